@@ -1,0 +1,23 @@
+"""cloudml: one Estimator/Endpoint API over SageMaker, Vertex AI, Azure ML and the local machine.
+
+Importing cloudml imports no cloud SDK, no torch and no TensorFlow; providers import theirs when first used.
+"""
+
+from cloudml.errors import (
+    CloudMLError,
+    JobFailedError,
+    MissingDependencyError,
+    ValidationError,
+)
+from cloudml.spec import Resources
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CloudMLError",
+    "JobFailedError",
+    "MissingDependencyError",
+    "Resources",
+    "ValidationError",
+    "__version__",
+]

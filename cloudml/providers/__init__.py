@@ -1,0 +1,77 @@
+"""Provider registry: names -> lazy ``"module:Class"`` targets, plus the ``cloudml.providers`` entry points.
+
+Invariants: importing this module imports no provider module and no cloud SDK; a provider's module is
+imported by ``get_class`` only. Unknown names raise ``UnknownProviderError`` listing the valid ones; a
+provider whose SDK is missing raises ``MissingDependencyError`` naming the extra to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from importlib.metadata import entry_points
+from types import MappingProxyType
+from typing import Any
+
+from cloudml.errors import UnknownProviderError, ValidationError
+from cloudml.providers.base import Provider
+
+_registry: dict[str, str] = {
+    "local": "cloudml.providers.local:LocalProvider",
+}
+_classes: dict[str, type[Provider]] = {}
+
+#: A read-only view of the built-in and registered providers (name -> "module:Class" or class).
+registry: Mapping[str, str] = MappingProxyType(_registry)
+
+ENTRY_POINT_GROUP = "cloudml.providers"
+
+
+def register_provider(name: str, target: str | type[Provider], clobber: bool = False) -> None:
+    """Register a provider under ``name``: a ``"module:Class"`` string (imported lazily) or a class."""
+    if not name or not name.replace("_", "").replace("-", "").isalnum():
+        raise ValidationError("name", f"{name!r} is not a valid provider name")
+    if name in _registry and not clobber and _registry[name] != target:
+        raise ValidationError("name", f"provider {name!r} is already registered", "pass clobber=True to replace it")
+    if isinstance(target, str):
+        _registry[name] = target
+        _classes.pop(name, None)
+    else:
+        _registry[name] = f"{target.__module__}:{target.__qualname__}"
+        _classes[name] = target
+
+
+def _entry_points() -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available() -> list[str]:
+    """Every provider name that ``get`` accepts, sorted."""
+    return sorted(set(_registry) | set(_entry_points()))
+
+
+def get_class(name: str) -> type[Provider]:
+    if name in _classes:
+        return _classes[name]
+    if name in _registry:
+        module_name, _, attr = _registry[name].partition(":")
+        cls = getattr(importlib.import_module(module_name), attr)
+    else:
+        eps = _entry_points()
+        if name not in eps:
+            raise UnknownProviderError(name, available())
+        cls = eps[name].load()
+    if not (isinstance(cls, type) and issubclass(cls, Provider)):
+        raise ValidationError("provider", f"{name!r} does not name a cloudml Provider subclass")
+    _classes[name] = cls
+    return cls
+
+
+def get(name: str, **options: Any) -> Provider:
+    """An instance of provider ``name`` configured with ``options`` (no network call is made)."""
+    if not isinstance(name, str):
+        raise UnknownProviderError(repr(name), available())
+    return get_class(name)(**options)
+
+
+__all__ = ["Provider", "available", "get", "get_class", "register_provider", "registry"]

@@ -1,0 +1,207 @@
+"""The provider interface: a handful of keyword-light verbs taking and returning dataclasses.
+
+Invariants every provider keeps (the conformance suite in ``tests/conformance`` checks them):
+- ``__init__`` stores options only: no network, no SDK client creation, no bucket creation;
+- ``check_features`` refuses, before any request, what the provider cannot do, listing each feature and why
+  (capabilities as data: ``unsupported = {Feature.X: "reason"}``);
+- ``submit`` creates exactly one job for ``spec.job_name`` (a retried create never makes a second one) and
+  returns at once; ``describe_job`` / ``read_logs`` never block;
+- request builders are pure functions (spec in, request dict out) so ``--dry-run`` and snapshots show exactly
+  what ``submit`` / ``deploy`` send;
+- ``deploy`` that fails part-way deletes what it created before raising.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from cloudml.errors import UnsupportedFeatureError
+
+if TYPE_CHECKING:
+    from cloudml.packaging import Bundle
+    from cloudml.spec import DeploySpec, TrainingSpec
+
+
+class JobState(str, enum.Enum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.STOPPED, JobState.COMPLETED, JobState.FAILED)
+
+
+class EndpointState(str, enum.Enum):
+    CREATING = "Creating"
+    IN_SERVICE = "InService"
+    UPDATING = "Updating"
+    DELETING = "Deleting"
+    FAILED = "Failed"
+
+
+class Feature(str, enum.Enum):
+    SPOT = "spot capacity"
+    MULTI_NODE = "more than one instance"
+    MULTI_PROCESS = "more than one process per node"
+    GPU = "GPU accelerators"
+    TPU = "TPU accelerators"
+    STOP = "stopping a running job"
+    CHECKPOINTS = "checkpoint sync"
+    PARAMETER_SERVER = "parameter-server distribution"
+    AUTOSCALING = "endpoint autoscaling (max_replicas > min_replicas)"
+    TENSORFLOW = "TensorFlow"
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """A snapshot of one training job as the provider reports it."""
+
+    name: str
+    provider: str
+    state: JobState
+    reason: str | None = None                  # failure / stop reason from the provider
+    exit_code: int | None = None
+    model_uri: str | None = None               # model.tar.gz (or folder) once COMPLETED
+    code_uri: str | None = None                # where the bundle was uploaded
+    output_uri: str | None = None
+    created_at: float | None = None            # epoch seconds
+    started_at: float | None = None
+    ended_at: float | None = None
+    billable_seconds: float | None = None
+    instance_type: str | None = None
+    instance_count: int = 1
+    region: str | None = None
+    spot: bool = False
+    framework: str | None = None
+    framework_version: str | None = None
+    entry_point: str | None = None
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)   # provider-specific facts (ARNs, ids, console URL)
+
+
+@dataclass(frozen=True)
+class EndpointInfo:
+    name: str
+    provider: str
+    state: EndpointState
+    url: str | None = None
+    instance_type: str | None = None
+    min_replicas: int = 1
+    max_replicas: int | None = None
+    model_uri: str | None = None
+    created_at: float | None = None
+    reason: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def features_needed(spec: TrainingSpec | DeploySpec) -> dict[Feature, str]:
+    """Which features ``spec`` uses, each with the setting that asks for it."""
+    from cloudml.spec import TrainingSpec
+
+    need: dict[Feature, str] = {}
+    if isinstance(spec, TrainingSpec):
+        res = spec.resources
+        if res.spot:
+            need[Feature.SPOT] = "resources.spot=True"
+        if spec.instance_count > 1:
+            need[Feature.MULTI_NODE] = f"instance_count={spec.instance_count}"
+        if (spec.processes_per_node or 1) > 1:
+            need[Feature.MULTI_PROCESS] = f"processes_per_node={spec.processes_per_node}"
+        if spec.effective_distribution == "parameter_server":
+            need[Feature.PARAMETER_SERVER] = "distribution='parameter_server'"
+        if spec.framework == "tensorflow":
+            need[Feature.TENSORFLOW] = "framework='tensorflow'"
+        if spec.checkpoint_uri:
+            need[Feature.CHECKPOINTS] = f"checkpoint_uri={spec.checkpoint_uri!r}"
+        accel = res.accelerator_name
+        if accel:
+            from cloudml import accelerators
+
+            kind = accelerators.ACCELERATORS[accel].kind
+            need[Feature.TPU if kind == "tpu" else Feature.GPU] = f"resources.accelerator={res.accelerator!r}"
+    else:
+        if spec.max_replicas is not None and spec.max_replicas > spec.min_replicas:
+            need[Feature.AUTOSCALING] = f"max_replicas={spec.max_replicas}"
+    return need
+
+
+class Provider(abc.ABC):
+    """One managed ML service (or the local machine) behind cloudml's neutral verbs."""
+
+    name: ClassVar[str]
+    #: URI schemes this provider's jobs read channels from (local paths are always accepted and uploaded).
+    storage_schemes: ClassVar[tuple[str, ...]] = ()
+    #: Features this provider cannot do, each with the reason shown to the user.
+    unsupported: ClassVar[Mapping[Feature, str]] = {}
+
+    def __init__(self, **options: Any) -> None:
+        self.options = dict(options)
+
+    # -- capabilities -------------------------------------------------------------------------------------
+    def check_features(self, spec: TrainingSpec | DeploySpec) -> None:
+        """Raise ``UnsupportedFeatureError`` listing every feature ``spec`` needs that this provider lacks."""
+        missing = [
+            f"{feature.value} ({setting}): {self.unsupported[feature]}"
+            for feature, setting in features_needed(spec).items()
+            if feature in self.unsupported
+        ]
+        if missing:
+            raise UnsupportedFeatureError(f"provider {self.name!r}", "cannot run this spec: " + "; ".join(missing))
+
+    def validate(self, spec: TrainingSpec) -> None:
+        """Provider-specific checks that need no network (instance types, image availability ...)."""
+
+    # -- training -----------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def submit(self, spec: TrainingSpec, bundle: Bundle) -> JobInfo:
+        """Upload what is needed and create the job named ``spec.job_name``. Returns without waiting.
+        Idempotent: calling it again for the same name returns the existing job."""
+
+    @abc.abstractmethod
+    def describe_job(self, name: str) -> JobInfo:
+        """The job's current state. Raises ``NotFoundError`` for an unknown name. Never blocks."""
+
+    @abc.abstractmethod
+    def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]:
+        """New log lines since ``cursor`` (``None``: from the start) and the cursor to pass next time."""
+
+    @abc.abstractmethod
+    def stop_job(self, name: str) -> None:
+        """Ask the job to stop; returns at once. Stopping a finished job is a no-op."""
+
+    def list_jobs(self, limit: int = 50) -> list[JobInfo]:
+        return []
+
+    # -- serving ------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def deploy(self, spec: DeploySpec) -> EndpointInfo:
+        """Create an endpoint serving ``spec.model_uri`` and wait until it is in service.
+        On failure, deletes whatever this call created, then raises."""
+
+    @abc.abstractmethod
+    def describe_endpoint(self, name: str) -> EndpointInfo: ...
+
+    @abc.abstractmethod
+    def invoke(self, name: str, body: bytes, content_type: str = "application/json",
+               accept: str = "application/json") -> bytes:
+        """Send one prediction request; return the raw response body. Raises ``EndpointError``."""
+
+    @abc.abstractmethod
+    def delete_endpoint(self, name: str) -> None:
+        """Delete the endpoint and everything cloudml created for it (config, model). Idempotent."""
+
+    def list_endpoints(self) -> list[EndpointInfo]:
+        return []
+
+    # -- storage ------------------------------------------------------------------------------------------
+    def download(self, uri: str, dest: str) -> str:
+        """Copy the object at ``uri`` (in this provider's storage) to the local file ``dest``."""
+        raise NotImplementedError(f"{self.name} cannot download {uri}")
