@@ -1,6 +1,6 @@
 """Recognising and masking secrets.
 
-Invariant: any mapping printed or logged by cloudml goes through ``mask_mapping`` first, and every free text
+Standard library only (shipped inside bundles). Invariant: any mapping printed or logged by cloudml goes through ``mask_mapping`` first, and every free text
 line through ``mask_text``; values under keys that look secret never appear.
 """
 
