@@ -5,7 +5,8 @@ its checkpoint directory) from the emulator into a temp dir that plays the ``/gc
 then runs the worker pools' real container ``command + args`` — one process per replica, all at once — with the
 environment Vertex gives them: the container ``env``, ``AIP_MODEL_DIR`` / ``AIP_CHECKPOINT_DIR`` /
 ``AIP_TENSORBOARD_LOG_DIR`` under ``baseOutputDirectory``, ``CLUSTER_SPEC``, ``TF_CONFIG``, ``CLOUD_ML_JOB_ID``
-(plus ``CLOUDML_MASTER_ADDR=127.0.0.1`` and a free ``CLOUDML_MASTER_PORT`` because the replicas share this host).
+(plus ``CLOUDML_MASTER_ADDR=127.0.0.1`` and a free ``CLOUDML_MASTER_PORT`` because the replicas share this host,
+and ``STORAGE_EMULATOR_HOST`` so a script that writes to ``gs://`` with google-cloud-storage reaches the emulator).
 Output lines become Cloud Logging entries; files the replicas wrote under the mount go back to the emulator (as
 gcsfuse would have written them); the job ends SUCCEEDED, FAILED (Vertex's "non-zero status" message) or CANCELLED.
 
@@ -158,7 +159,8 @@ class JobRun(threading.Thread):
                                             "task": {"type": f"workerpool{p}", "index": i}}),
                 "TF_CONFIG": json.dumps({"cluster": tf_cluster, "environment": "cloud",
                                          "task": {"type": task, "index": index}}),
-                "CLOUDML_GCS_MOUNT": str(mount), "CLOUDML_MASTER_ADDR": "127.0.0.1",
+                "CLOUDML_GCS_MOUNT": str(mount), "STORAGE_EMULATOR_HOST": fake.storage_url,
+                "CLOUDML_MASTER_ADDR": "127.0.0.1",
                 "CLOUDML_MASTER_PORT": master_port,
             })
             cwd = work / f"workerpool{p}-{i}"
