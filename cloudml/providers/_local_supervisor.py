@@ -128,7 +128,7 @@ def run(job_dir: Path) -> int:
     if stopping.is_set():
         write_state(job_dir, state="Stopped", ended_at=ended, reason="stopped on request")
         return 0
-    failed = [(c, h) for c, h in zip(codes, hosts) if c != 0]
+    failed = [(c, h) for c, h in zip(codes, hosts, strict=True) if c != 0]
     if failed:
         code, host = first_failure or failed[0]
         failure = job_dir / "nodes" / host / "output" / "failure"
