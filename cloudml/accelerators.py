@@ -59,9 +59,9 @@ def canonical(name: str, field: str = "accelerator") -> str:
     if key in ACCELERATORS:
         return key
     squashed = key.replace("-", "")
-    for candidate in (key, squashed):
-        if candidate in _ALIASES:
-            return _ALIASES[candidate]
+    for alias, canon in _ALIASES.items():
+        if key == alias or squashed == alias.replace("-", ""):
+            return canon
     for canon in ACCELERATORS:
         if canon.replace("-", "") == squashed:
             return canon
