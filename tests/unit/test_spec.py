@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudml import Estimator, Resources
-from cloudml import accelerators
+from cloudml import Estimator, Resources, accelerators
 from cloudml.errors import CloudMLError, UnknownProviderError, ValidationError
 from cloudml.spec import DeploySpec, SourceCode, TrainingSpec, make_job_name
 
