@@ -214,7 +214,7 @@ def fetch_vertex(regions: Sequence[str], as_of: str, base_url: str | None = None
                 if any(p is None for p, _ in found):
                     continue
                 gce = sum(p[0] * qty for p, qty in found)          # type: ignore[index]
-                ids = ", ".join(f"{c} {p[1]}" for (c, _), (p, _) in zip(needed, found))  # type: ignore[index]
+                ids = ", ".join(f"{c} {p[1]}" for (c, _), (p, _) in zip(needed, found, strict=True))  # type: ignore[index]
                 offers.append(_offer("vertex", itype, region, shape, gce * VERTEX_PREMIUM, capacity,
                                      f"derived from GCP Cloud Billing Catalog {GCP_COMPUTE_SERVICE} skus ({ids})",
                                      as_of, True, f"Compute Engine {gce:.6f} x VERTEX_PREMIUM {VERTEX_PREMIUM}"))

@@ -143,7 +143,7 @@ def main(argv: list[str]) -> int:
         rows = list(csv.DictReader(fh))
     offers, excluded = seed(rows)
     catalog = build([("seed", [o.to_row() for o in offers])])
-    for row, reason in catalog.dropped:
+    for _row, reason in catalog.dropped:
         print(f"dropped: {reason}", file=sys.stderr)
     for reason in excluded:
         print(f"excluded: {reason}", file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from cloudml.cost.catalog import FIELDS, build
+from cloudml.cost.catalog import FIELDS
 
 HEADER = list(FIELDS)
 
