@@ -289,7 +289,7 @@ def price_of(provider: str, instance_type: str, region: str | None = None, spot:
     """The catalog offer for ``instance_type`` on ``provider`` in ``region`` (the cheapest region when None),
     or None when the catalog has no price for it there. For hosts that take attachable accelerators
     (Vertex ``n1-standard-8``) pass ``accelerator`` ("T4:2"); without it the bare host is priced."""
-    catalog = catalog or load_catalog()
+    catalog = catalog if catalog is not None else load_catalog()
     capacity = "spot" if spot else "on_demand"
     acc_name, acc_count = accelerators.parse(accelerator) if accelerator else (None, 0)
     pool = [o for o in catalog.rows if o.provider == provider and o.instance_type == instance_type

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from cost_helpers import row
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cloudml.cost import PlanRequest, Workload, pareto_front, plan, plan_for
+from cloudml.cost.catalog import build
 from cloudml.errors import BudgetExceededError, NoFeasibleOfferError, ValidationError
 from cloudml.spec import Resources
 
@@ -104,3 +108,28 @@ def test_full_catalog_tpu_request_returns_vertex_only():
     plans = plan(PlanRequest(accelerator="tpu-v5e:8", workload=Workload(hours=10)))
     assert plans and {p.offer.provider for p in plans} == {"vertex"}
     assert plans[0].offer.instance_type == "ct5lp-hightpu-8t"
+
+
+prices = st.floats(min_value=0.01, max_value=200, allow_nan=False)
+kinds = st.sampled_from(["T4", "V100", "A100", "H100", "TPU-V5E"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(kinds, st.integers(1, 8), prices), min_size=1, max_size=25),
+       st.sampled_from(["cheapest-per-hour", "cheapest-to-finish", "fastest-within-budget"]))
+def test_ranking_and_pareto_properties(offers, objective):
+    rows = [row("vertex", f"gen{i}", acc, n, price) for i, (acc, n, price) in enumerate(offers)]
+    catalog = build([("generated", rows)])
+    plans = plan(PlanRequest(workload=Workload(tflop=1e6), objective=objective, spot=None), catalog)
+    assert len(plans) == len(offers)
+    key = {"cheapest-per-hour": lambda p: p.hourly_usd, "cheapest-to-finish": lambda p: p.total_usd,
+           "fastest-within-budget": lambda p: p.hours}[objective]
+    assert [key(p) for p in plans] == sorted(key(p) for p in plans)
+    for p in plans:
+        assert p.total_usd == pytest.approx(p.offer.price_usd_hour * p.hours)
+    front = pareto_front(plans)
+    for f in front:     # nothing strictly dominates a front member
+        assert not any(q.hours <= f.hours and q.total_usd <= f.total_usd and (q.hours, q.total_usd) != (f.hours, f.total_usd)
+                       for q in plans)
+    for q in plans:     # every plan off the front is dominated (or tied) by a front member
+        assert any(f.hours <= q.hours and f.total_usd <= q.total_usd for f in front)
