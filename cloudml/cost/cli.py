@@ -16,6 +16,7 @@ import io
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from typing import Any
 
 import click
@@ -287,9 +288,7 @@ def show(providers: tuple[str, ...], catalog_path: str | None, verbose: bool, fm
         if fmt == "csv":
             click.echo(write_csv(rows), nl=False)
         elif fmt == "json":
-            click.echo(json.dumps([dict(r.to_row(), price_usd_hour=r.price_usd_hour,
-                                        accelerator_count=r.accelerator_count, derived=r.derived) for r in rows],
-                                  indent=2))
+            click.echo(json.dumps([asdict(r) for r in rows], indent=2))
         else:
             from rich.table import Table
 

@@ -17,7 +17,7 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from cloudml import accelerators
 from cloudml.cost.catalog import Catalog, Offer, load_catalog
@@ -85,9 +85,8 @@ class Plan:
         return self.offer.price_usd_hour * self.instance_count
 
     def to_dict(self) -> dict[str, object]:
-        out: dict[str, object] = dict(self.offer.to_row())
-        out.update(price_usd_hour=self.offer.price_usd_hour, accelerator_count=self.offer.accelerator_count,
-                   derived=self.offer.derived, instance_count=self.instance_count, hourly_usd=self.hourly_usd,
+        out: dict[str, object] = asdict(self.offer)
+        out.update(instance_count=self.instance_count, hourly_usd=self.hourly_usd,
                    hours=self.hours, total_usd=self.total_usd, assumptions=list(self.assumptions))
         if self.violations:
             out["violations"] = list(self.violations)
