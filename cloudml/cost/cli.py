@@ -190,30 +190,34 @@ def cost() -> None:
     """Compare offers and plan the cheapest (or fastest within budget) way to run a job."""
 
 
+def _ranked(o: dict[str, Any], title: str) -> None:
+    def body() -> None:
+        request, catalog = _request(o, o["objective"])
+        emit_plans(plan(request, catalog), o["fmt"], f"{title} ({o['objective']})", o["limit"])
+    _run(body)
+
+
+LIMIT = click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True, help="Rows to show; 0 = all.")
+
+
 @cost.command()
 @filter_options
 @workload_options
 @click.option("--objective", type=click.Choice(OBJECTIVES), default="cheapest-per-hour", show_default=True)
-@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True, help="Rows to show; 0 = all.")
+@LIMIT
 def compare(**o: Any) -> None:
     """Offers that match, with hourly price and (given a workload) total cost."""
-    def body() -> None:
-        request, catalog = _request(o, o["objective"])
-        emit_plans(plan(request, catalog), o["fmt"], f"Offers ({o['objective']})", o["limit"])
-    _run(body)
+    _ranked(o, "Offers")
 
 
 @cost.command("plan")
 @filter_options
 @workload_options
 @click.option("--objective", type=click.Choice(OBJECTIVES), default="cheapest-to-finish", show_default=True)
-@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True, help="Rows to show; 0 = all.")
+@LIMIT
 def plan_command(**o: Any) -> None:
     """Workload-driven plans: estimated hours and total cost per offer, ranked by --objective."""
-    def body() -> None:
-        request, catalog = _request(o, o["objective"])
-        emit_plans(plan(request, catalog), o["fmt"], f"Plans ({o['objective']})", o["limit"])
-    _run(body)
+    _ranked(o, "Plans")
 
 
 @cost.command()

@@ -22,24 +22,17 @@ has no accelerator peak, so compute-driven estimates give None for it; step-time
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from cloudml import accelerators
 from cloudml.errors import ValidationError
+from cloudml.spec import _positive_number
 
 DEFAULT_EFFICIENCY = 0.4
 SCALE_BY = ("flops", "bandwidth")
 FORMS = ("give one of: hours; tflop; params and tokens; step_time_s, steps and reference_accelerator "
          "(e.g. --step-time 0.5 --steps 10000 --reference V100:8)")
-
-
-def _positive(value: Any, name: str) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValidationError(f"workload.{name}", f"must be a positive number, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -56,7 +49,7 @@ class Workload:
 
     def __post_init__(self) -> None:
         for name in ("hours", "tflop", "params", "tokens", "step_time_s", "steps", "efficiency"):
-            _positive(getattr(self, name), name)
+            _positive_number(getattr(self, name), f"workload.{name}")
         if self.efficiency > 1:
             raise ValidationError("workload.efficiency", f"must be in (0, 1], got {self.efficiency!r}",
                                   f"the fraction of peak throughput sustained; default {DEFAULT_EFFICIENCY}")
