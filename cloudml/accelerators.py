@@ -87,3 +87,11 @@ def parse(text: str, field: str = "accelerator") -> tuple[str, int]:
 
 def get(name: str) -> Accelerator:
     return ACCELERATORS[canonical(name)]
+
+
+# --- appended by the cost model (issue 3) -------------------------------------------------------------
+# Azure NC H100 v5 carries the 94 GB PCIe "NVL" part, slower than the SXM H100 above.
+ACCELERATORS["H100-NVL"] = Accelerator(
+    "H100-NVL", "gpu", 94, 835, 3900, "NVIDIA H100 NVL datasheet (BF16 1671 with sparsity -> 835 dense)")
+_ALIASES.update({"H100NVL": "H100-NVL"})
+ACCEPTED_FORMS = "NAME or NAME:COUNT, e.g. A100:8, H100, tpu-v5e:8; names: " + ", ".join(ACCELERATORS)
