@@ -143,18 +143,25 @@ class Estimator:
         return spec
 
     def _choose_instance(self, spec: TrainingSpec) -> TrainingSpec:
+        """Pick the instance from the price catalog when none is pinned, and refuse a job whose worst-case
+        cost (price x max_run_seconds x instances) exceeds ``resources.max_total_usd``."""
         res = spec.resources
-        if res.instance_type is not None or self.provider_name == DEFAULT_PROVIDER:
+        if self.provider_name == DEFAULT_PROVIDER or (res.instance_type is not None and res.max_total_usd is None):
             return spec
-        from cloudml.cost import plan_for
+        from cloudml.cost import Workload, plan_for
 
-        plans = plan_for(res, [self.provider_name], instance_count=spec.instance_count)
+        plans = plan_for(res, [self.provider_name], instance_count=spec.instance_count,
+                         workload=Workload(hours=spec.max_run_seconds / 3600))
+        if res.instance_type is not None:
+            return spec
         best = plans[0]
-        log.info("chose %s (%s, %s) at $%.2f/h; runners-up: %s", best.offer.instance_type, best.offer.region,
-                 best.offer.capacity, best.offer.price_usd_hour,
+        offer = best.offer
+        log.info("chose %s (%s, %s) at $%.2f/h; runners-up: %s", offer.instance_type, offer.region, offer.capacity,
+                 offer.price_usd_hour,
                  ", ".join(f"{p.offer.instance_type} ${p.offer.price_usd_hour:.2f}/h" for p in plans[1:4]) or "none")
-        return replace(spec, resources=replace(res, instance_type=best.offer.instance_type,
-                                               region=res.region or best.offer.region))
+        accelerator = f"{offer.accelerator}:{offer.accelerator_count}" if offer.accelerator else res.accelerator
+        return replace(spec, resources=replace(res, instance_type=offer.instance_type, accelerator=accelerator,
+                                               region=res.region or offer.region))
 
     def fit(self, inputs: Any = None, *, wait: bool = True, logs: bool = True, job_name: str | None = None) -> Job:
         """Run the training script. ``inputs``: a path/URI (channel ``training``) or ``{channel: path/URI}``;
