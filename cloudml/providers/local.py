@@ -329,7 +329,7 @@ class LocalProvider(Provider):
             conn = self._connections.get(name)
             if conn is None:
                 url = urlsplit(info.url)
-                conn = self._connections[name] = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+                conn = self._connections[name] = http.client.HTTPConnection(url.hostname or self.host, url.port, timeout=60)
             try:
                 conn.request("POST", "/invocations", body=body, headers=headers)
                 resp = conn.getresponse()
