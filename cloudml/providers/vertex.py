@@ -51,7 +51,7 @@ _EXIT = re.compile(r"non-zero status of (\d+)")
 
 OPTIONS = ("project", "location", "staging_bucket", "service_account", "network", "labels", "api_endpoint",
            "storage_endpoint", "logging_endpoint", "kms_key_name", "timeout", "deploy_timeout", "credentials",
-           "image_uri", "serving_image_uri")
+           "image_uri", "serving_image_uri", "poll_interval")
 _ENV = {
     "project": ("CLOUDML_VERTEX_PROJECT", "GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"),
     "location": ("CLOUDML_VERTEX_LOCATION", "GOOGLE_CLOUD_REGION", "CLOUD_ML_REGION"),
@@ -71,7 +71,8 @@ class VertexProvider(Provider):
     project, location, staging_bucket (``gs://bucket[/prefix]``), service_account, network
     (``projects/N/global/networks/NAME``), labels, api_endpoint, storage_endpoint, logging_endpoint, kms_key_name,
     timeout (seconds per API call including retries, default 60), deploy_timeout (default 1800), credentials
-    (a google-auth object or ``"anonymous"``), image_uri / serving_image_uri (override the prebuilt images)."""
+    (a google-auth object or ``"anonymous"``), image_uri / serving_image_uri (override the prebuilt images),
+    poll_interval (``Job.wait`` backoff: first and longest seconds, default (2, 30))."""
 
     name = "vertex"
     storage_schemes: ClassVar[tuple[str, ...]] = ("gs",)
@@ -103,6 +104,9 @@ class VertexProvider(Provider):
         self.deploy_timeout = float(options.get("deploy_timeout") or 1800)
         self.image_uri = options.get("image_uri")
         self.serving_image_uri = options.get("serving_image_uri")
+        poll = options.get("poll_interval") or (2.0, 30.0)
+        self.poll_interval = (float(poll), max(float(poll), 30.0)) if isinstance(poll, (int, float)) else (
+            float(poll[0]), float(poll[1]))
         self._clients: Clients | None = None
         self._job_names: dict[str, str] = {}       # display name -> resource name
         self._failures: dict[str, str | None] = {}  # resource name -> failure file content
@@ -216,8 +220,8 @@ class VertexProvider(Provider):
             message = job.error.message or None
             m = _EXIT.search(message or "")
             exit_code = int(m.group(1)) if m else None
-            failure = self._failure_text(job, base)
-            reason = failure.strip() if failure and failure.strip() else message
+            failure = (self._failure_text(job, base) or "").strip()
+            reason = failure.splitlines()[0] if failure else message
         elif state == JobState.STOPPED:
             reason = job.error.message or "cancelled"
         machine = pool0.machine_spec if pool0 else None
@@ -262,6 +266,9 @@ class VertexProvider(Provider):
             if job.error.message:
                 line += f": {job.error.message}"
             lines.append(line)
+            if state == "JOB_STATE_FAILED" and not cursor.get("logging"):  # no log stream: the launcher's tail
+                base = job.job_spec.base_output_directory.output_uri_prefix.rstrip("/") + "/"
+                lines += (self._failure_text(job, base) or "").strip().splitlines()[1:]
         return lines, cursor
 
     def stop_job(self, name: str) -> None:
@@ -348,8 +355,11 @@ class VertexProvider(Provider):
     def _serving_bundle(self, spec: DeploySpec) -> str:
         with tempfile.TemporaryDirectory() as tmp:
             if spec.source is not None:
+                # a source_dir rebuilt by attach() from a bundle holds cloudml's runtime files: leave them out
+                runtime = tuple(f"/{name}" + ("/" if "." not in name else "") for name in packaging.RESERVED)
                 bundle = packaging.build(spec.source.source_dir, tmp, entry_point=spec.source.entry_point,
-                                         ignore=spec.source.ignore, allow_secrets=spec.source.allow_secrets)
+                                         ignore=(*spec.source.ignore, *runtime),
+                                         allow_secrets=spec.source.allow_secrets)
             else:
                 empty = Path(tmp, "empty")
                 empty.mkdir()

@@ -1,8 +1,9 @@
 """What the fake Vertex runs: custom-job replicas and model-serving containers, as Vertex would.
 
 ``JobRun`` (one custom job): mirrors the GCS prefixes the job reads (code, channels, its base output directory,
-its checkpoint directory) from the emulator into a temp dir that plays the ``/gcs`` mount (``CLOUDML_GCS_MOUNT``),
-then runs the worker pools' real container ``command + args`` — one process per replica, all at once — with the
+its checkpoint directory) from the emulator into a temp dir that plays the ``/gcs`` mount — bind-mounted at the real
+``/gcs`` in a private mount namespace per replica when the rig can (root + ``unshare``; see ``can_bind_gcs``), else
+passed as ``CLOUDML_GCS_MOUNT`` — then runs the worker pools' real container ``command + args`` — one process per replica, all at once — with the
 environment Vertex gives them: the container ``env``, ``AIP_MODEL_DIR`` / ``AIP_CHECKPOINT_DIR`` /
 ``AIP_TENSORBOARD_LOG_DIR`` under ``baseOutputDirectory``, ``CLUSTER_SPEC``, ``TF_CONFIG``, ``CLOUD_ML_JOB_ID``
 (plus ``CLOUDML_MASTER_ADDR=127.0.0.1`` and a free ``CLOUDML_MASTER_PORT`` because the replicas share this host,
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -47,6 +49,28 @@ def container_env(extra: dict[str, str]) -> dict[str, str]:
     env["PATH"] = CONTAINER_PATH
     env.update(extra)
     return env
+
+
+_BIND: bool | None = None
+
+
+def can_bind_gcs() -> bool:
+    """True when replicas can see the mount at the real ``/gcs`` path: root, ``unshare -m`` works (a private
+    mount namespace per replica, nothing visible outside it) and the empty mountpoint ``/gcs`` exists or can be
+    made. Otherwise the rig falls back to ``CLOUDML_GCS_MOUNT`` (scripts that hard-code ``/gcs/`` then cannot run)."""
+    global _BIND
+    if _BIND is None:
+        _BIND = False
+        if os.environ.get("CLOUDML_RIG_NO_GCS_BIND") or os.geteuid() != 0 or not shutil.which("unshare"):
+            return False
+        try:
+            os.makedirs("/gcs", exist_ok=True)
+            probe = subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs none /gcs"], capture_output=True,
+                                   timeout=10)
+            _BIND = probe.returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            _BIND = False
+    return _BIND
 
 
 def _kill(proc: subprocess.Popen[Any]) -> None:
@@ -159,13 +183,18 @@ class JobRun(threading.Thread):
                                             "task": {"type": f"workerpool{p}", "index": i}}),
                 "TF_CONFIG": json.dumps({"cluster": tf_cluster, "environment": "cloud",
                                          "task": {"type": task, "index": index}}),
-                "CLOUDML_GCS_MOUNT": str(mount), "STORAGE_EMULATOR_HOST": fake.storage_url,
+                "STORAGE_EMULATOR_HOST": fake.storage_url,
                 "CLOUDML_MASTER_ADDR": "127.0.0.1",
                 "CLOUDML_MASTER_PORT": master_port,
             })
             cwd = work / f"workerpool{p}-{i}"
             cwd.mkdir()
-            proc = subprocess.Popen(list(container.get("command", [])) + list(container.get("args", [])),
+            cmd = list(container.get("command", [])) + list(container.get("args", []))
+            if can_bind_gcs():   # the container sees the mount where Vertex puts it
+                cmd = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /gcs && exec "$@"', str(mount), *cmd]
+            else:
+                env["CLOUDML_GCS_MOUNT"] = str(mount)
+            proc = subprocess.Popen(cmd,
                                     cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                     errors="replace", start_new_session=True)
             self.procs.append(proc)
