@@ -122,9 +122,10 @@ class Clients:
         return self._storage
 
     # -- the one call path --------------------------------------------------------------------------------------
-    def _call(self, what: str, fn: Callable[[], Any], instance_type: str | None = None) -> Any:
+    def _call(self, what: str, fn: Callable[[], Any], instance_type: str | None = None,
+              retry: Any = None) -> Any:
         try:
-            return self.retry(fn)()
+            return (retry or self.retry)(fn)()
         except gexc.RetryError as exc:
             cause = exc.cause
             if isinstance(cause, gexc.GoogleAPICallError):
@@ -274,15 +275,26 @@ class Clients:
             pass
 
     def predict(self, body: Mapping[str, Any]) -> list[Any]:
+        """One ``:predict``. Errors the model server answered (4xx/5xx) are not retried: ``EndpointError`` with
+        the HTTP status; unavailability and rate limits are."""
         request = v1.PredictRequest.from_json(json.dumps(body))
-        try:
-            response = self._call(f"predicting on {body['endpoint']}",
-                                  lambda: self._client("prediction").predict(request=request, timeout=self.timeout))
-        except NotFoundError as exc:
-            raise EndpointError(str(exc), 404) from None
-        except CloudMLError as exc:
-            if isinstance(exc, (CredentialsError, ConfigurationError)):
+        endpoint = body["endpoint"]
+
+        def run() -> Any:
+            try:
+                return self._client("prediction").predict(request=request, timeout=self.timeout)
+            except (gexc.ServiceUnavailable, gexc.TooManyRequests, gexc.Unauthorized, gexc.Forbidden):
                 raise
+            except gexc.GoogleAPICallError as exc:
+                raise EndpointError(f"Vertex AI endpoint {endpoint}: {exc.message}", exc.code) from None
+
+        retry = self.retry.with_predicate(
+            lambda exc: is_transient(exc) and not isinstance(exc, gexc.InternalServerError))
+        try:
+            response = self._call(f"predicting on {endpoint}", run, retry=retry)
+        except (CredentialsError, ConfigurationError, EndpointError):
+            raise
+        except CloudMLError as exc:
             raise EndpointError(str(exc)) from None
         return json_format.MessageToDict(v1.PredictResponse.pb(response)).get("predictions", [])
 
