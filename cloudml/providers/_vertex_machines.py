@@ -5,8 +5,9 @@ Invariants:
   ``ValidationError`` that lists the valid options; every combination below is one Vertex accepts:
   ``a2-highgpu-{1,2,4,8}g`` / ``a2-megagpu-16g`` = A100 x{1,2,4,8,16}; ``a2-ultragpu-{1,2,4,8}g`` = A100-80GB;
   ``a3-highgpu-8g`` = H100 x8; ``g2-standard-*`` = L4 x{1,2,4,8} (count fixed by the size); ``n1-*`` + T4 x{1,2,4}
-  or V100 x{1,2,4,8}; TPU v5e ``ct5lp-hightpu-{1,4,8}t`` with ``tpuTopology`` 1x1/2x2/2x4 and no accelerator
-  fields; ``cloud-tpu`` + TPU_V2/TPU_V3 x8; CPU-only machine families take no accelerator;
+  or V100 x{1,2,4,8}; TPU v5e ``ct5lp-hightpu-{1,4,8}t`` with ``tpuTopology`` 1x1/2x2/2x4 (and v4 ``ct4p``, v5p
+  ``ct5p``, v6e ``ct6e``) and no accelerator fields; ``cloud-tpu`` + TPU_V2/TPU_V3 x8 cores (one v2-8/v3-8 = 4
+  chips); CPU-only machine families take no accelerator;
 - images come from cloudml's own tables of Vertex prebuilt containers (the SDK ships no training-image table);
   a (framework, version, device) with no image raises a ``ValidationError`` listing the versions that have one.
 """
@@ -44,16 +45,25 @@ BUNDLED_GPU_MACHINES: dict[str, tuple[str, int]] = {
     "g2-standard-96": ("L4", 8),
 }
 
-# TPU v5e machines: machine -> (chips, topology). No accelerator fields in the machineSpec.
-TPU_V5E_MACHINES: dict[str, tuple[int, str]] = {
-    "ct5lp-hightpu-1t": (1, "1x1"),
-    "ct5lp-hightpu-4t": (4, "2x2"),
-    "ct5lp-hightpu-8t": (8, "2x4"),
+# TPU VM machines (single host): machine -> (accelerator, chips, tpuTopology). No accelerator fields in the
+# machineSpec: the machine type and topology say it all.
+TPU_MACHINES: dict[str, tuple[str, int, str]] = {
+    "ct5lp-hightpu-1t": ("TPU-V5E", 1, "1x1"),
+    "ct5lp-hightpu-4t": ("TPU-V5E", 4, "2x2"),
+    "ct5lp-hightpu-8t": ("TPU-V5E", 8, "2x4"),
+    "ct4p-hightpu-4t": ("TPU-V4", 4, "2x2x1"),
+    "ct5p-hightpu-4t": ("TPU-V5P", 4, "2x2x1"),
+    "ct6e-standard-1t": ("TPU-V6E", 1, "1x1"),
+    "ct6e-standard-4t": ("TPU-V6E", 4, "2x2"),
+    "ct6e-standard-8t": ("TPU-V6E", 8, "2x4"),
 }
 
-# Older TPUs: machineType "cloud-tpu" with acceleratorType TPU_V2 / TPU_V3, 8 cores.
+# Older TPUs: machineType "cloud-tpu" + acceleratorType TPU_V2 / TPU_V3 with acceleratorCount 8 (cores) = one
+# v2-8 / v3-8 device of 4 chips. cloudml counts TPU chips (as the price catalog does), so TPU-V3:4 asks for it;
+# TPU-V3:8 (the device's name) is accepted as well.
 CLOUD_TPU = "cloud-tpu"
-CLOUD_TPU_ACCELERATORS = {"TPU-V2": (8,), "TPU-V3": (8,)}
+CLOUD_TPU_ACCELERATORS = {"TPU-V2": (4, 8), "TPU-V3": (4, 8)}
+CLOUD_TPU_CORES = 8
 
 # GPUs attached to N1 machines: accelerator -> allowed counts.
 N1_ATTACHABLE: dict[str, tuple[int, ...]] = {"T4": (1, 2, 4), "V100": (1, 2, 4, 8)}
@@ -93,8 +103,9 @@ def valid_options() -> str:
              "A100-80GB:1/2/4/8 (a2-ultragpu-Ng)", "H100:8 (a3-highgpu-8g)",
              "L4:1 (g2-standard-4/8/12/16/32), L4:2 (g2-standard-24), L4:4 (g2-standard-48), L4:8 (g2-standard-96)",
              "T4:1/2/4 or V100:1/2/4/8 (n1-standard-*, n1-highmem-*, n1-highcpu-*)",
-             "TPU-V5E:1/4/8 (ct5lp-hightpu-1t/4t/8t, topology 1x1/2x2/2x4)",
-             "TPU-V2:8 or TPU-V3:8 (cloud-tpu)"]
+             "TPU-V5E:1/4/8 (ct5lp-hightpu-1t/4t/8t, topology 1x1/2x2/2x4)", "TPU-V4:4 (ct4p-hightpu-4t)",
+             "TPU-V5P:4 (ct5p-hightpu-4t)", "TPU-V6E:1/4/8 (ct6e-standard-1t/4t/8t)",
+             "TPU-V2:4 or TPU-V3:4 chips, also written :8 (cloud-tpu, a v2-8/v3-8)"]
     return "valid on Vertex AI: " + "; ".join(lines)
 
 
@@ -103,9 +114,13 @@ def _accelerated(machine: str, name: str, count: int) -> Machine:
     return Machine(machine, kind, name, count, ACCELERATOR_TYPES[name])
 
 
-def _v5e(machine: str) -> Machine:
-    chips, topology = TPU_V5E_MACHINES[machine]
-    return Machine(machine, "tpu", "TPU-V5E", chips, None, topology)
+def _tpu_vm(machine: str) -> Machine:
+    name, chips, topology = TPU_MACHINES[machine]
+    return Machine(machine, "tpu", name, chips, None, topology)
+
+
+def _cloud_tpu(name: str) -> Machine:
+    return Machine(CLOUD_TPU, "tpu", name, CLOUD_TPU_CORES, ACCELERATOR_TYPES[name])
 
 
 def _default_machine(name: str, count: int, field: str) -> Machine:
@@ -113,11 +128,11 @@ def _default_machine(name: str, count: int, field: str) -> Machine:
     for machine, (acc, n) in BUNDLED_GPU_MACHINES.items():
         if acc == name and n == count:
             return _accelerated(machine, name, count)
-    for machine, (chips, _topology) in TPU_V5E_MACHINES.items():
-        if name == "TPU-V5E" and chips == count:
-            return _v5e(machine)
+    for machine, (acc, chips, _topology) in TPU_MACHINES.items():
+        if name == acc and chips == count:
+            return _tpu_vm(machine)
     if name in CLOUD_TPU_ACCELERATORS and count in CLOUD_TPU_ACCELERATORS[name]:
-        return _accelerated(CLOUD_TPU, name, count)
+        return _cloud_tpu(name)
     if name in N1_ATTACHABLE and count in N1_ATTACHABLE[name]:
         return _accelerated(N1_FOR_COUNT[count], name, count)
     raise ValidationError(field, f"Vertex AI has no machine with {count} x {name}", valid_options())
@@ -140,17 +155,17 @@ def choose_machine(instance_type: str | None, accelerator: str | None,
             raise ValidationError(acc_field, f"{machine} comes with {n} x {has}, not {count} x {name}",
                                   f"ask for {has}:{n}, or drop instance_type to let cloudml pick; {valid_options()}")
         return _accelerated(machine, has, n)
-    if machine in TPU_V5E_MACHINES:
-        chips, _topology = TPU_V5E_MACHINES[machine]
-        if name is not None and (name, count) != ("TPU-V5E", chips):
-            raise ValidationError(acc_field, f"{machine} has {chips} TPU v5e chips, not {count} x {name}",
-                                  f"ask for tpu-v5e:{chips}; {valid_options()}")
-        return _v5e(machine)
+    if machine in TPU_MACHINES:
+        has, chips, _topology = TPU_MACHINES[machine]
+        if name is not None and (name, count) != (has, chips):
+            raise ValidationError(acc_field, f"{machine} has {chips} x {has}, not {count} x {name}",
+                                  f"ask for {has}:{chips}; {valid_options()}")
+        return _tpu_vm(machine)
     if machine == CLOUD_TPU:
         if name not in CLOUD_TPU_ACCELERATORS or count not in CLOUD_TPU_ACCELERATORS[name]:
-            raise ValidationError(acc_field, f"cloud-tpu needs TPU-V2:8 or TPU-V3:8, got {accelerator!r}",
+            raise ValidationError(acc_field, f"cloud-tpu needs TPU-V2:4 or TPU-V3:4 (a v2-8/v3-8), got {accelerator!r}",
                                   valid_options())
-        return _accelerated(CLOUD_TPU, name, count)
+        return _cloud_tpu(name)
     if _N1.match(machine):
         if name is None:
             return Machine(machine, "cpu")
@@ -166,7 +181,7 @@ def choose_machine(instance_type: str | None, accelerator: str | None,
         return Machine(machine, "cpu")
     raise ValidationError(field, f"{instance_type!r} is not a Vertex AI machine type",
                           f"CPU machines such as {CPU_EXAMPLES}, a2-highgpu-1g, a2-ultragpu-1g, a3-highgpu-8g, "
-                          "g2-standard-8, ct5lp-hightpu-4t, cloud-tpu")
+                          "g2-standard-8, ct5lp-hightpu-4t, ct6e-standard-4t, cloud-tpu")
 
 
 # -- images -------------------------------------------------------------------------------------------------

@@ -35,6 +35,10 @@ def spec(resources: Resources, framework: str = "pytorch", version: str = "2.4",
     (None, "tpu-v5e:4", "ct5lp-hightpu-4t", None, 4, "2x2"),
     (None, "tpu-v5e:8", "ct5lp-hightpu-8t", None, 8, "2x4"),
     (None, "TPU-V3:8", "cloud-tpu", "TPU_V3", 8, None),
+    (None, "TPU-V3:4", "cloud-tpu", "TPU_V3", 8, None),
+    ("cloud-tpu", "TPU-V2:4", "cloud-tpu", "TPU_V2", 8, None),
+    (None, "TPU-V4:4", "ct4p-hightpu-4t", None, 4, "2x2x1"),
+    ("ct6e-standard-8t", "TPU-V6E:8", "ct6e-standard-8t", None, 8, "2x4"),
     ("a2-highgpu-2g", None, "a2-highgpu-2g", "NVIDIA_TESLA_A100", 2, None),
     ("a2-highgpu-4g", "A100:4", "a2-highgpu-4g", "NVIDIA_TESLA_A100", 4, None),
     ("g2-standard-24", None, "g2-standard-24", "NVIDIA_L4", 2, None),
@@ -54,8 +58,8 @@ def test_machine_choices(instance_type, accelerator, machine, acc_type, count, t
     (None, "T4:8", "resources.accelerator", "no machine with 8 x T4"),
     ("n1-standard-8", "A100:1", "resources.accelerator", "n1-standard-8 cannot take 1 x A100"),
     ("e2-standard-8", "T4:1", "resources.accelerator", "takes no accelerators"),
-    ("cloud-tpu", None, "resources.accelerator", "cloud-tpu needs TPU-V2:8 or TPU-V3:8"),
-    ("ct5lp-hightpu-4t", "tpu-v5e:8", "resources.accelerator", "has 4 TPU v5e chips"),
+    ("cloud-tpu", None, "resources.accelerator", "cloud-tpu needs TPU-V2:4 or TPU-V3:4"),
+    ("ct5lp-hightpu-4t", "tpu-v5e:8", "resources.accelerator", "has 4 x TPU-V5E, not 8 x TPU-V5E"),
     ("ml.p3.2xlarge", None, "resources.instance_type", "not a Vertex AI machine type"),
     (None, None, "resources.instance_type", "no instance type and no accelerator"),
 ])
@@ -66,6 +70,17 @@ def test_impossible_combinations_list_valid_options(instance_type, accelerator, 
     assert words in str(err.value)
     if accelerator or instance_type != "ml.p3.2xlarge":
         assert "valid on Vertex AI" in str(err.value) or "n1-standard-4" in str(err.value)
+
+
+def test_every_vertex_offer_in_the_price_catalog_is_a_machine_cloudml_can_request():
+    from cloudml.cost.catalog import load_catalog
+
+    offers = [o for o in load_catalog().rows if o.provider == "vertex"]
+    assert offers
+    for offer in offers:
+        acc = f"{offer.accelerator}:{offer.accelerator_count}" if offer.accelerator else None
+        machine = choose_machine(offer.instance_type, acc)
+        assert machine.machine_type == offer.instance_type
 
 
 def test_tpu_with_pytorch_gpu_only_version_is_refused_listing_versions():
