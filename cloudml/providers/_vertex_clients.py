@@ -113,7 +113,7 @@ class Clients:
     @property
     def storage(self) -> Storage:
         if self._storage is None:
-            from google.cloud import storage
+            from google.cloud import storage  # type: ignore[attr-defined]
 
             kwargs: dict[str, Any] = {"project": self.project, "credentials": self.credentials}
             if self.storage_endpoint:

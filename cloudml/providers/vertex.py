@@ -146,6 +146,11 @@ class VertexProvider(Provider):
         if spec.framework == "tensorflow" and (spec.processes_per_node or 1) > 1:
             raise ValidationError("processes_per_node", "TensorFlow runs one process per Vertex replica "
                                   "(MultiWorkerMirroredStrategy uses every device of the node)", "leave it unset")
+        for name in ("output_uri", "checkpoint_uri"):
+            uri = getattr(spec, name)
+            if uri is not None and not uri.startswith("gs://"):
+                raise ValidationError(name, f"{uri!r} is not in Cloud Storage; Vertex jobs write to gs:// only",
+                                      "give a gs://bucket/prefix/ URI")
         if machine.kind == "tpu" and spec.instance_count > 1:
             raise ValidationError("instance_count", "cloudml runs TPU jobs on one Vertex TPU machine",
                                   "use a larger TPU machine (e.g. ct5lp-hightpu-8t) instead of more instances")
@@ -153,10 +158,11 @@ class VertexProvider(Provider):
     # -- training -----------------------------------------------------------------------------------------------
     def submit(self, spec: TrainingSpec, bundle: packaging.Bundle) -> JobInfo:
         self.validate(spec)
-        if not spec.job_name:
+        job_name = spec.job_name
+        if not job_name:
             raise ValidationError("job_name", "is required to submit", "the Estimator sets it with make_job_name")
         machine = self.machine_for(spec)
-        existing = self._find_job(spec.job_name)
+        existing = self._find_job(job_name)
         if existing is not None:
             return self._job_info(existing)
         c = self.clients
@@ -168,16 +174,16 @@ class VertexProvider(Provider):
                 channels[name] = uri
             else:
                 channels[name] = c.storage.put_tree(Path(uri.removeprefix("file://")), self._uri("data"))
-        base = (spec.output_uri.rstrip("/") + f"/{spec.job_name}/") if spec.output_uri else self._uri(
-            "jobs", spec.job_name) + "/"
+        base = (spec.output_uri.rstrip("/") + f"/{job_name}/") if spec.output_uri else self._uri(
+            "jobs", job_name) + "/"
         body = req.custom_job(
             spec, machine=machine, image_uri=self.image_for(spec, machine), code_uri=code_uri, channels=channels,
             base_output_uri=base,
-            labels=req.labels(time.time(), self.user_labels, spec.tags, cloudml_job=spec.job_name),
+            labels=req.labels(int(time.time()), self.user_labels, spec.tags, cloudml_job=job_name),
             service_account=self.service_account, network=self.network, kms_key_name=self.kms_key_name,
         )
-        job = c.create_custom_job(body, find=lambda: self._find_job(spec.job_name), instance_type=machine.machine_type)
-        self._job_names[spec.job_name] = job.name
+        job = c.create_custom_job(body, find=lambda: self._find_job(job_name), instance_type=machine.machine_type)
+        self._job_names[job_name] = job.name
         return self._job_info(job)
 
     def _find_job(self, name: str) -> Any | None:
@@ -321,7 +327,7 @@ class VertexProvider(Provider):
         c = self.clients
         artifact = self._artifact_uri(spec.model_uri)
         device = "gpu" if machine.kind == "gpu" else "cpu"
-        labels = req.labels(time.time(), self.user_labels, spec.tags, cloudml_endpoint=name)
+        labels = req.labels(int(time.time()), self.user_labels, spec.tags, cloudml_endpoint=name)
         prebuilt = tf_prediction_image(str(spec.framework_version), device, str(self.location))
         if spec.framework == "tensorflow" and spec.source is None and prebuilt and not self.serving_image_uri:
             body = req.model(name, artifact_uri=artifact, image_uri=prebuilt, labels=labels,

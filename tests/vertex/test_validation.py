@@ -157,3 +157,13 @@ def test_import_cloudml_loads_no_google_sdk():
             "print([m for m in sys.modules if m.startswith(('google.cloud.', 'google.api_core', 'google.auth'))])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_outputs_and_checkpoints_must_be_in_cloud_storage():
+    provider = get("vertex", **OFFLINE)
+    with pytest.raises(ValidationError) as err:
+        provider.validate(spec(Resources(instance_type="n1-standard-4"), output_uri="/tmp/out"))
+    assert err.value.field == "output_uri"
+    with pytest.raises(ValidationError) as err:
+        provider.validate(spec(Resources(instance_type="n1-standard-4"), checkpoint_uri="ckpt/"))
+    assert err.value.field == "checkpoint_uri"
