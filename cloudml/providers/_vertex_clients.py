@@ -26,6 +26,7 @@ from cloudml.errors import (
     NotFoundError,
 )
 from cloudml.providers._vertex_storage import Storage
+from cloudml.runtime.secrets import mask_text
 
 try:
     import google.auth
@@ -71,6 +72,7 @@ class Clients:
         self.location = location
         self.parent = f"projects/{project}/locations/{location}"
         self.timeout = timeout
+        self.attempt_timeout = max(1.0, timeout / 3)   # one HTTP attempt; retries share ``timeout``
         self.api_endpoint = _strip_scheme(options.get("api_endpoint") or f"{location}-aiplatform.googleapis.com")
         self.logging_endpoint = _strip_scheme(options.get("logging_endpoint") or "logging.googleapis.com")
         self.storage_endpoint = options.get("storage_endpoint")
@@ -139,7 +141,9 @@ class Clients:
         except (gexc.Unauthorized, gexc.Forbidden) as exc:
             raise CredentialsError(f"Vertex AI refused {what}: {exc.message}") from None
         except auth_exc.GoogleAuthError as exc:
-            raise CredentialsError(f"Google credentials failed for {what}: {type(exc).__name__}") from None
+            raise CredentialsError(f"Google credentials failed for {what} ({type(exc).__name__}: "
+                                   f"{mask_text(str(exc))}); run `gcloud auth application-default login` or check "
+                                   "GOOGLE_APPLICATION_CREDENTIALS") from None
         except gexc.TooManyRequests as exc:
             if is_capacity(exc):
                 raise CapacityError("vertex", instance_type or "the requested machine", exc.message) from None
@@ -160,20 +164,20 @@ class Clients:
             existing = find()
             if existing is not None:
                 return existing
-            return self._client("job").create_custom_job(parent=self.parent, custom_job=job, timeout=self.timeout)
+            return self._client("job").create_custom_job(parent=self.parent, custom_job=job, timeout=self.attempt_timeout)
 
         return self._call(f"creating custom job {body.get('displayName')}", attempt, instance_type)
 
     def get_custom_job(self, name: str) -> Any:
         return self._call(f"getting {name}", lambda: self._client("job").get_custom_job(name=name,
-                                                                                         timeout=self.timeout))
+                                                                                         timeout=self.attempt_timeout))
 
     def list_custom_jobs(self, filter: str, limit: int = 1000) -> list[Any]:
         request = {"parent": self.parent, "filter": filter, "page_size": min(limit, 100)}
 
         def run() -> list[Any]:
             out = []
-            for job in self._client("job").list_custom_jobs(request=request, timeout=self.timeout):
+            for job in self._client("job").list_custom_jobs(request=request, timeout=self.attempt_timeout):
                 out.append(job)
                 if len(out) >= limit:
                     break
@@ -184,7 +188,7 @@ class Clients:
     def cancel_custom_job(self, name: str) -> None:
         def run() -> None:
             try:
-                self._client("job").cancel_custom_job(name=name, timeout=self.timeout)
+                self._client("job").cancel_custom_job(name=name, timeout=self.attempt_timeout)
             except gexc.FailedPrecondition:  # already finished
                 pass
 
@@ -200,7 +204,7 @@ class Clients:
 
         def run() -> tuple[str, bool]:
             try:
-                op = self._client("model").upload_model(request=request, timeout=self.timeout)
+                op = self._client("model").upload_model(request=request, timeout=self.attempt_timeout)
                 return self._wait(op, self.timeout).model, True
             except gexc.AlreadyExists:
                 return f"{self.parent}/models/{model_id}", False
@@ -208,14 +212,14 @@ class Clients:
         return self._call(f"uploading model {model_id}", run)
 
     def get_model(self, name: str) -> Any:
-        return self._call(f"getting {name}", lambda: self._client("model").get_model(name=name, timeout=self.timeout))
+        return self._call(f"getting {name}", lambda: self._client("model").get_model(name=name, timeout=self.attempt_timeout))
 
     def create_endpoint(self, body: Mapping[str, Any], endpoint_id: str) -> tuple[str, bool]:
         request = {"parent": self.parent, "endpoint": self._parse(v1.Endpoint, body), "endpoint_id": endpoint_id}
 
         def run() -> tuple[str, bool]:
             try:
-                op = self._client("endpoint").create_endpoint(request=request, timeout=self.timeout)
+                op = self._client("endpoint").create_endpoint(request=request, timeout=self.attempt_timeout)
                 return self._wait(op, self.timeout).name, True
             except gexc.AlreadyExists:
                 return f"{self.parent}/endpoints/{endpoint_id}", False
@@ -224,28 +228,37 @@ class Clients:
 
     def get_endpoint(self, name: str) -> Any:
         return self._call(f"getting {name}",
-                          lambda: self._client("endpoint").get_endpoint(name=name, timeout=self.timeout))
+                          lambda: self._client("endpoint").get_endpoint(name=name, timeout=self.attempt_timeout))
 
     def list_endpoints(self, filter: str) -> list[Any]:
         request = {"parent": self.parent, "filter": filter, "page_size": 100}
         return self._call("listing endpoints",
-                          lambda: list(self._client("endpoint").list_endpoints(request=request, timeout=self.timeout)))
+                          lambda: list(self._client("endpoint").list_endpoints(request=request, timeout=self.attempt_timeout)))
 
     def deploy_model(self, body: Mapping[str, Any], timeout: float) -> Any:
+        """Deploy once: each (retried) attempt first checks whether the model is already on the endpoint."""
         request = v1.DeployModelRequest.from_json(json.dumps(body))
         machine = body["deployedModel"]["dedicatedResources"]["machineSpec"]["machineType"]
+        endpoint, model = body["endpoint"], body["deployedModel"]["model"]
 
         def run() -> Any:
-            op = self._client("endpoint").deploy_model(request=request, timeout=self.timeout)
+            current = self._client("endpoint").get_endpoint(name=endpoint, timeout=self.attempt_timeout)
+            for deployed in current.deployed_models:
+                if deployed.model == model:
+                    return deployed
+            op = self._client("endpoint").deploy_model(request=request, timeout=timeout)
             return self._wait(op, timeout)
 
-        return self._call(f"deploying to {body['endpoint']}", run, machine)
+        return self._call(f"deploying to {endpoint}", run, machine)
 
     def undeploy_model(self, endpoint: str, deployed_model_id: str) -> None:
         def run() -> None:
-            op = self._client("endpoint").undeploy_model(endpoint=endpoint, deployed_model_id=deployed_model_id,
-                                                          timeout=self.timeout)
-            self._wait(op, self.timeout)
+            try:
+                op = self._client("endpoint").undeploy_model(endpoint=endpoint, deployed_model_id=deployed_model_id,
+                                                              timeout=self.attempt_timeout)
+                self._wait(op, self.timeout)
+            except gexc.NotFound:  # already undeployed
+                pass
 
         self._call(f"undeploying {deployed_model_id} from {endpoint}", run)
 
@@ -257,7 +270,7 @@ class Clients:
             client = self._client(kind)
             try:
                 op = (client.delete_endpoint if kind == "endpoint" else client.delete_model)(name=name,
-                                                                                          timeout=self.timeout)
+                                                                                          timeout=self.attempt_timeout)
                 self._wait(op, self.timeout)
             except gexc.NotFound:
                 pass
@@ -282,7 +295,7 @@ class Clients:
 
         def run() -> Any:
             try:
-                return self._client("prediction").predict(request=request, timeout=self.timeout)
+                return self._client("prediction").predict(request=request, timeout=self.attempt_timeout)
             except (gexc.ServiceUnavailable, gexc.TooManyRequests, gexc.Unauthorized, gexc.Forbidden):
                 raise
             except gexc.GoogleAPICallError as exc:
@@ -315,7 +328,7 @@ class Clients:
         newest, ids = after, list(seen)
 
         def fetch() -> dict[str, Any]:
-            resp = self._session.post(f"{self.logging_endpoint}/v2/entries:list", json=body, timeout=self.timeout)
+            resp = self._session.post(f"{self.logging_endpoint}/v2/entries:list", json=body, timeout=self.attempt_timeout)
             if resp.status_code >= 400:
                 raise gexc.from_http_response(resp)
             return resp.json()

@@ -242,6 +242,24 @@ def training_image(framework: str, version: str, device: str, location: str) -> 
     return f"{registry_host(location)}/vertex-ai/training/{row[device]}:latest"
 
 
+_PREBUILT = re.compile(r"/vertex-ai/training/(pytorch|tf)-(gpu|cpu|xla|tpu)\.")
+
+
+def check_image_device(image_uri: str, machine: Machine) -> None:
+    """Refuse a Vertex prebuilt training image built for another device than the machine (a GPU image on a TPU
+    machine ...). Other images are the user's business."""
+    m = _PREBUILT.search(image_uri)
+    if not m:
+        return
+    device = {"xla": "cpu"}.get(m.group(2), m.group(2))
+    fits = device == machine.kind or (device == "gpu" and machine.kind == "cpu" and "1-13" in image_uri)
+    if not fits:
+        raise ValidationError("image_uri", f"{image_uri} is a {device.upper()} image but {machine.machine_type} is a "
+                              f"{machine.kind.upper()} machine",
+                              f"use a {machine.kind.upper()} image, or leave image_uri unset to pick one from "
+                              "cloudml's table")
+
+
 def tf_prediction_image(version: str, device: str, location: str) -> str | None:
     """The prebuilt TF Serving prediction image for ``version``, or None when Vertex has none."""
     row = TF_PREDICTION_IMAGES.get(version)

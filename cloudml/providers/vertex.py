@@ -36,7 +36,13 @@ from cloudml import packaging
 from cloudml.errors import CloudMLError, ConfigurationError, EndpointError, NotFoundError, ValidationError
 from cloudml.providers import _vertex_requests as req
 from cloudml.providers._vertex_clients import Clients
-from cloudml.providers._vertex_machines import Machine, choose_machine, tf_prediction_image, training_image
+from cloudml.providers._vertex_machines import (
+    Machine,
+    check_image_device,
+    choose_machine,
+    tf_prediction_image,
+    training_image,
+)
 from cloudml.providers.base import EndpointInfo, EndpointState, Feature, JobInfo, JobState, Provider
 from cloudml.runtime.launcher import parse_argv
 from cloudml.spec import DeploySpec, TrainingSpec, make_job_name
@@ -136,6 +142,7 @@ class VertexProvider(Provider):
 
     def image_for(self, spec: TrainingSpec, machine: Machine) -> str:
         if self.image_uri:
+            check_image_device(str(self.image_uri), machine)
             return str(self.image_uri)
         return training_image(spec.framework, str(spec.framework_version), machine.kind, str(self.location))
 

@@ -10,6 +10,8 @@ environment Vertex gives them: the container ``env``, ``AIP_MODEL_DIR`` / ``AIP_
 and ``STORAGE_EMULATOR_HOST`` so a script that writes to ``gs://`` with google-cloud-storage reaches the emulator).
 Output lines become Cloud Logging entries; files the replicas wrote under the mount go back to the emulator (as
 gcsfuse would have written them); the job ends SUCCEEDED, FAILED (Vertex's "non-zero status" message) or CANCELLED.
+``FakeVertex.preempt(pattern)`` reclaims the "spot VMs" when a replica prints a matching line: the replicas are
+killed and started again in the same job, with the same base output (and checkpoint) directory, as Vertex does.
 
 ``ModelServer`` (one deployed model): runs the model's container command with ``AIP_STORAGE_URI`` (the artifact
 URI), ``AIP_HTTP_PORT`` and ``STORAGE_EMULATOR_HOST``; a model without a command (a prebuilt TF prediction image)
@@ -97,6 +99,7 @@ class JobRun(threading.Thread):
         self.job_id = job_id
         self.procs: list[subprocess.Popen[str]] = []
         self.cancelled = threading.Event()
+        self.preempt_now = threading.Event()
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -170,48 +173,46 @@ class JobRun(threading.Thread):
             tf_cluster["worker"] = [tf_addr[r] for r in replicas[1:]]
         master_port = str(free_port())
         timeout = float(str(spec.get("scheduling", {}).get("timeout", "604800s")).rstrip("s"))
-        readers = []
-        for p, i in replicas:
-            container = pools[p]["containerSpec"]
-            task = "chief" if (p, i) == replicas[0] else "worker"
-            index = 0 if task == "chief" else replicas.index((p, i)) - 1
-            env = container_env({e["name"]: e["value"] for e in container.get("env", [])})
-            env.update({
-                "AIP_MODEL_DIR": base + "model/", "AIP_CHECKPOINT_DIR": base + "checkpoints/",
-                "AIP_TENSORBOARD_LOG_DIR": base + "logs/", "CLOUD_ML_JOB_ID": jid,
-                "CLUSTER_SPEC": json.dumps({"cluster": cluster, "environment": "cloud",
-                                            "task": {"type": f"workerpool{p}", "index": i}}),
-                "TF_CONFIG": json.dumps({"cluster": tf_cluster, "environment": "cloud",
-                                         "task": {"type": task, "index": index}}),
-                "STORAGE_EMULATOR_HOST": fake.storage_url,
-                "CLOUDML_MASTER_ADDR": "127.0.0.1",
-                "CLOUDML_MASTER_PORT": master_port,
-            })
-            cwd = work / f"workerpool{p}-{i}"
-            cwd.mkdir()
-            cmd = list(container.get("command", [])) + list(container.get("args", []))
-            if can_bind_gcs():   # the container sees the mount where Vertex puts it
-                cmd = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /gcs && exec "$@"', str(mount), *cmd]
-            else:
-                env["CLOUDML_GCS_MOUNT"] = str(mount)
-            proc = subprocess.Popen(cmd,
-                                    cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                    errors="replace", start_new_session=True)
-            self.procs.append(proc)
-            t = threading.Thread(target=self._pump, args=(proc, f"workerpool{p}-{i}"), daemon=True)
-            t.start()
-            readers.append(t)
-        deadline = time.monotonic() + timeout
-        timed_out = False
-        while any(proc.poll() is None for proc in self.procs):
-            if time.monotonic() > deadline:
-                timed_out = True
-                for proc in self.procs:
-                    _kill(proc)
-            time.sleep(0.05)
-        for t in readers:
-            t.join(5)
-        self._write_back(gcs, mount, before)
+        preemptions = 0
+        while True:
+            envs = []
+            for p, i in replicas:
+                container = pools[p]["containerSpec"]
+                task = "chief" if (p, i) == replicas[0] else "worker"
+                index = 0 if task == "chief" else replicas.index((p, i)) - 1
+                env = container_env({e["name"]: e["value"] for e in container.get("env", [])})
+                env.update({
+                    "AIP_MODEL_DIR": base + "model/", "AIP_CHECKPOINT_DIR": base + "checkpoints/",
+                    "AIP_TENSORBOARD_LOG_DIR": base + "logs/", "CLOUD_ML_JOB_ID": jid,
+                    "CLUSTER_SPEC": json.dumps({"cluster": cluster, "environment": "cloud",
+                                                "task": {"type": f"workerpool{p}", "index": i}}),
+                    "TF_CONFIG": json.dumps({"cluster": tf_cluster, "environment": "cloud",
+                                             "task": {"type": task, "index": index}}),
+                    "STORAGE_EMULATOR_HOST": fake.storage_url,
+                    "CLOUDML_MASTER_ADDR": "127.0.0.1",
+                    "CLOUDML_MASTER_PORT": master_port,
+                })
+                envs.append(env)
+            readers = self._start(pools, replicas, envs, work / f"attempt{preemptions}", mount)
+            deadline = time.monotonic() + timeout
+            timed_out = False
+            while any(proc.poll() is None for proc in self.procs):
+                if time.monotonic() > deadline or self.preempt_now.is_set():
+                    timed_out = not self.preempt_now.is_set()
+                    for proc in self.procs:
+                        _kill(proc)
+                time.sleep(0.05)
+            for t in readers:
+                t.join(5)
+            self._write_back(gcs, mount, before)
+            before = self._snapshot(mount)
+            if self.preempt_now.is_set() and not self.cancelled.is_set():
+                # a spot VM was reclaimed: Vertex restarts the replicas of the same job (same base directory)
+                preemptions += 1
+                self.preempt_now.clear()
+                fake.log(jid, "service", "Spot VM preempted; restarting the job's replicas")
+                continue
+            break
         codes = [proc.returncode for proc in self.procs]
         if self.cancelled.is_set():
             fake.set_job(jid, state=7, endTime=now(), error={"code": 1, "message": "CANCELED"})
@@ -226,10 +227,35 @@ class JobRun(threading.Thread):
         else:
             fake.set_job(jid, state=4, endTime=now())
 
+    def _start(self, pools: list[dict[str, Any]], replicas: list[tuple[int, int]], envs: list[dict[str, str]],
+               work: Path, mount: Path) -> list[threading.Thread]:
+        """Start one process per replica (all at once, as Vertex does); returns their output readers."""
+        self.procs = []
+        readers = []
+        for (p, i), env in zip(replicas, envs, strict=True):
+            container = pools[p]["containerSpec"]
+            cwd = work / f"workerpool{p}-{i}"
+            cwd.mkdir(parents=True)
+            cmd = list(container.get("command", [])) + list(container.get("args", []))
+            if can_bind_gcs():   # the container sees the mount where Vertex puts it
+                cmd = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /gcs && exec "$@"', str(mount), *cmd]
+            else:
+                env["CLOUDML_GCS_MOUNT"] = str(mount)
+            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True, errors="replace", start_new_session=True)
+            self.procs.append(proc)
+            t = threading.Thread(target=self._pump, args=(proc, f"workerpool{p}-{i}"), daemon=True)
+            t.start()
+            readers.append(t)
+        return readers
+
     def _pump(self, proc: subprocess.Popen[str], task: str) -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
-            self.fake.log(self.job_id, task, line.rstrip("\n"))
+            line = line.rstrip("\n")
+            self.fake.log(self.job_id, task, line)
+            if self.fake.should_preempt(line):
+                self.preempt_now.set()
 
 
 class ModelServer:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import socket
 import threading
 import time
 import urllib.parse
@@ -54,6 +55,7 @@ class Fault:
     times: int
     after: bool          # perform the call, then answer with the error (a lost response)
     delay: float = 0.0   # sleep before answering (read timeouts)
+    drop: bool = False   # close the connection without answering (a connection reset)
 
 
 @dataclass
@@ -107,6 +109,7 @@ class FakeVertex:
         self._ids = itertools.count(1000)
         self._server: ThreadingHTTPServer | None = None
         self.runs: dict[str, runner.JobRun] = {}
+        self.preemptions: list[list[Any]] = []   # [compiled pattern, times left]
         self.servers: dict[str, runner.ModelServer] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
@@ -152,12 +155,27 @@ class FakeVertex:
             server.stop()
         self.servers.clear()
         self.faults.clear()
+        self.preemptions.clear()
         self.requests.clear()
 
-    def inject(self, method: str, path: str, code: int, message: str = "injected fault", *,
-               status: str | None = None, times: int = 1, after: bool = False, delay: float = 0.0) -> None:
-        """Answer the next ``times`` calls matching ``method`` and the ``path`` regex with an error."""
-        self.faults.append(Fault(method.upper(), re.compile(path), code, message, status, times, after, delay))
+    def inject(self, method: str, path: str, code: int = 503, message: str = "injected fault", *,
+               status: str | None = None, times: int = 1, after: bool = False, delay: float = 0.0,
+               drop: bool = False) -> None:
+        """Answer the next ``times`` calls matching ``method`` and the ``path`` regex with an error (or, with
+        ``drop``, by closing the connection)."""
+        self.faults.append(Fault(method.upper(), re.compile(path), code, message, status, times, after, delay, drop))
+
+    def preempt(self, line_pattern: str, times: int = 1) -> None:
+        """Reclaim the spot VMs of the job whose replica prints a line matching ``line_pattern``."""
+        self.preemptions.append([re.compile(line_pattern), times])
+
+    def should_preempt(self, line: str) -> bool:
+        with self.lock:
+            for entry in self.preemptions:
+                if entry[1] > 0 and entry[0].search(line):
+                    entry[1] -= 1
+                    return True
+        return False
 
     def calls(self, method: str, path_regex: str) -> list[Request]:
         return [r for r in self.requests if r.method == method and re.search(path_regex, r.path)]
@@ -190,6 +208,10 @@ class FakeVertex:
                 time.sleep(fault.delay)
                 if fault.after:
                     self._route(h.command, path, query, body)
+                if fault.drop:
+                    h.close_connection = True
+                    h.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 raise ApiError(fault.code, fault.message, fault.status)
             payload = self._route(h.command, path, query, body)
         except ApiError as exc:

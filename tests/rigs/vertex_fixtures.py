@@ -2,7 +2,8 @@
 
 - ``gcs_emulator`` (session): gcp-storage-emulator on 127.0.0.1 with the staging bucket;
 - ``fake_vertex`` (session): the fake Vertex REST server (``tests.rigs.vertex``); reset after every test by
-  ``vertex_rig`` (jobs and model servers stopped, faults and recorded requests cleared);
+  ``vertex_rig`` (jobs and model servers stopped, faults and recorded requests cleared). At the end of the session
+  it fails if any model or endpoint is left that a test did not delete (no orphans);
 - ``vertex_options``: provider options pointing at both (anonymous credentials, 10 s API timeout);
 - ``vertex_provider``: a ``VertexProvider`` built from them.
 """
@@ -28,7 +29,9 @@ def gcs_emulator() -> Iterator[GcsEmulator]:
 def fake_vertex(gcs_emulator: GcsEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeVertex]:
     fake = FakeVertex(gcs_emulator.url, str(tmp_path_factory.mktemp("fake-vertex"))).start()
     yield fake
+    left = fake.leftovers()
     fake.stop()
+    assert not left["models"] and not left["endpoints"], f"tests left Vertex resources behind: {left}"
 
 
 @pytest.fixture

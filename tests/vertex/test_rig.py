@@ -262,3 +262,73 @@ def test_download_and_deploy_from_a_local_model(vertex_provider, vertex_rig, src
     finally:
         vertex_provider.delete_endpoint(ep.name)
     assert vertex_rig.leftovers()["endpoints"] == []
+
+
+CHECKPOINTING = '''
+import json, os, time
+path = os.path.join(os.environ["CLOUDML_CHECKPOINT_DIR"], "step.json")
+start = json.load(open(path))["step"] + 1 if os.path.exists(path) else 0
+print("starting at step", start, flush=True)
+for step in range(start, 6):
+    json.dump({"step": step}, open(path, "w"))
+    print("step", step, flush=True)
+    time.sleep(0.2)
+open(os.path.join(os.environ["CLOUDML_MODEL_DIR"], "done"), "w").close()
+'''
+
+
+def test_spot_preemption_resumes_from_aip_checkpoint_dir(vertex_provider, vertex_rig, tmp_path):
+    src = project(tmp_path / "spot", {"train.py": CHECKPOINTING})
+    vertex_rig.preempt(r"^step 2$")
+    spec = spec_for(src, resources=Resources(instance_type="n1-standard-4", spot=True))
+    submit(vertex_provider, spec, tmp_path)
+    info = wait(vertex_provider, spec.job_name)
+    assert info.state == JobState.COMPLETED and info.spot
+    lines, _ = vertex_provider.read_logs(spec.job_name)
+    starts = [line for line in lines if "starting at step" in line]
+    assert starts[0].endswith("starting at step 0")
+    assert "[service] Spot VM preempted; restarting the job's replicas" in lines
+    assert int(starts[1].rsplit(" ", 1)[1]) >= 2, f"resumed from the checkpoint: {starts}"
+    assert len(starts) == 2
+
+
+def test_connection_resets_and_a_slow_answer_are_survived(vertex_provider, vertex_rig, src, tmp_path):
+    vertex_rig.inject("POST", r"/customJobs$", drop=True)
+    vertex_rig.inject("GET", r"/customJobs/\d+$", drop=True, times=2)
+    vertex_rig.inject("GET", r"/customJobs/\d+$", delay=5)  # longer than one attempt (timeout / 3)
+    spec = spec_for(src)
+    submit(vertex_provider, spec, tmp_path)
+    assert wait(vertex_provider, spec.job_name).state == JobState.COMPLETED
+    assert not vertex_rig.faults
+    assert len([j for j in vertex_rig.state.jobs.values() if j["displayName"] == spec.job_name]) == 1
+
+
+def test_expired_token_is_refreshed_by_the_sdk(vertex_options, vertex_rig):
+    from google.auth import credentials as ga
+
+    class Rotating(ga.Credentials):
+        def __init__(self):
+            super().__init__()
+            self.token, self.refreshes = "token-0", 0
+
+        def refresh(self, request):
+            self.refreshes += 1
+            self.token = f"token-{self.refreshes}"
+
+    creds = Rotating()
+    provider = VertexProvider(**{**vertex_options, "credentials": creds})
+    vertex_rig.inject("GET", r"/customJobs$", 401, "Request had invalid authentication credentials.",
+                      status="UNAUTHENTICATED")
+    with pytest.raises(NotFoundError):   # the call went through after the refresh
+        provider.describe_job("anything")
+    assert creds.refreshes == 1
+
+
+def test_credentials_that_cannot_refresh_are_a_credentials_error(vertex_provider, vertex_rig):
+    from cloudml.errors import CredentialsError
+
+    vertex_rig.inject("GET", r"/customJobs$", 401, "Request had invalid authentication credentials.",
+                      status="UNAUTHENTICATED", times=5)
+    with pytest.raises(CredentialsError, match="cannot be refreshed"):
+        vertex_provider.describe_job("anything")
+    assert len(vertex_rig.calls("GET", r"/customJobs$")) == 1, "not retried"

@@ -101,6 +101,14 @@ def test_version_without_image_lists_supported_versions():
         provider.validate(spec(Resources(instance_type="n1-standard-4"), framework="tensorflow", version="2.19"))
 
 
+def test_tpu_machine_with_a_pytorch_gpu_image_is_refused():
+    provider = get("vertex", **OFFLINE, image_uri="us-docker.pkg.dev/vertex-ai/training/pytorch-gpu.2-4.py310:latest")
+    with pytest.raises(ValidationError) as err:
+        provider.validate(spec(Resources(accelerator="tpu-v5e:4")))
+    assert err.value.field == "image_uri" and "GPU image but ct5lp-hightpu-4t is a TPU machine" in str(err.value)
+    provider.validate(spec(Resources(accelerator="A100:1")))
+
+
 def test_image_uri_option_overrides_the_table():
     provider = get("vertex", **OFFLINE, image_uri="us-docker.pkg.dev/me/train:latest")
     provider.validate(spec(Resources(instance_type="n1-standard-4"), version="2.13"))
