@@ -365,6 +365,8 @@ def run(argv: list[str]) -> int:
         log(f"[cloudml] launch failed: {exc}")
         write_failure(failure_file, f"LaunchError: {exc}", list(tail))
         return 2
+    if env.get("TF_CONFIG") and env["TF_CONFIG"] != os.environ.get("TF_CONFIG"):
+        log(f"[cloudml] TF_CONFIG {env['TF_CONFIG']}")
     masked = [secrets.mask_text(c, job["hps"]) for c in cmd]  # type: ignore[arg-type]
     log(f"[cloudml] host {job['current_host']} of {len(job['hosts'])}: {' '.join(masked)}")  # type: ignore[arg-type]
     started = time.time()
