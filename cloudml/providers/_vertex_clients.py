@@ -312,9 +312,11 @@ class Clients:
         return json_format.MessageToDict(v1.PredictResponse.pb(response)).get("predictions", [])
 
     # -- logs ---------------------------------------------------------------------------------------------------
-    def log_entries(self, job_id: str, after: str | None, seen: list[str]) -> tuple[list[str], str | None, list[str]]:
+    def log_entries(self, job_id: str, after: str | None, seen: list[str],
+                    tagged: bool = False) -> tuple[list[str], str | None, list[str]]:
         """Cloud Logging lines of one custom job newer than ``after`` (RFC 3339), skipping ``seen`` insert ids
-        at exactly that time. Returns (lines, newest timestamp, insert ids at the newest timestamp)."""
+        at exactly that time; ``tagged`` prefixes each line with its replica (``[workerpool1-0]``). Returns
+        (lines, newest timestamp, insert ids at the newest timestamp)."""
         if self._session is None:
             from google.auth.transport.requests import AuthorizedSession
 
@@ -342,7 +344,8 @@ class Clients:
                 text = entry.get("textPayload") or (entry.get("jsonPayload") or {}).get("message", "")
                 task = (entry.get("labels") or {}).get("ml.googleapis.com/task_name") or (
                     entry.get("resource", {}).get("labels", {}).get("task_name", ""))
-                lines.append(f"[{task}] {text}" if task else str(text))
+                lines.append(f"[{task}] {text}" if task and (tagged or not task.startswith("workerpool"))
+                             else str(text))
                 if ts != newest:
                     newest, ids = ts, []
                 ids.append(iid)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from cloudml.errors import NotFoundError, ValidationError
-from cloudml.packaging import file_sha256
+from cloudml.packaging import file_sha256, tar_dir
 from cloudml.providers._vertex_requests import gs_split
 
 
@@ -102,18 +103,13 @@ class Storage:
             return None
 
     def download(self, uri: str, dest: str) -> str:
-        """An object to the file ``dest``, or every object under a ``.../`` prefix into the directory ``dest``."""
+        """The object at ``uri`` to the file ``dest``. A folder (``.../``, as Vertex models are) becomes a
+        ``.tar.gz`` of its contents at ``dest``, the same artifact other providers hand out."""
         if uri.endswith("/"):
-            names = self.list(uri)
-            if not names:
-                raise NotFoundError(f"nothing under {uri}")
-            for name in names:
-                rel = name[len(uri):]
-                if not rel or rel.endswith("/") or ".." in rel.split("/"):
-                    continue
-                target = Path(dest, rel)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                self._blob(name).download_to_filename(str(target), timeout=self.timeout, retry=self.retry)
+            with tempfile.TemporaryDirectory() as tmp:
+                self.download_dir(uri, tmp)
+                Path(dest).parent.mkdir(parents=True, exist_ok=True)
+                tar_dir(tmp, dest)
             return dest
         Path(dest).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -121,4 +117,18 @@ class Storage:
         except self._exc.NotFound:
             Path(dest).unlink(missing_ok=True)
             raise NotFoundError(f"no object at {uri}") from None
+        return dest
+
+    def download_dir(self, uri: str, dest: str) -> str:
+        """Every object under the prefix ``uri`` (ending in ``/``) into the directory ``dest``."""
+        names = self.list(uri)
+        if not names:
+            raise NotFoundError(f"nothing under {uri}")
+        for name in names:
+            rel = name[len(uri):]
+            if not rel or rel.endswith("/") or ".." in rel.split("/"):
+                continue
+            target = Path(dest, rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._blob(name).download_to_filename(str(target), timeout=self.timeout, retry=self.retry)
         return dest

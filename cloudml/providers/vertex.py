@@ -150,9 +150,6 @@ class VertexProvider(Provider):
         self._require_config()
         machine = self.machine_for(spec)
         self.image_for(spec, machine)
-        if spec.framework == "tensorflow" and (spec.processes_per_node or 1) > 1:
-            raise ValidationError("processes_per_node", "TensorFlow runs one process per Vertex replica "
-                                  "(MultiWorkerMirroredStrategy uses every device of the node)", "leave it unset")
         for name in ("output_uri", "checkpoint_uri"):
             uri = getattr(spec, name)
             if uri is not None and not uri.startswith("gs://"):
@@ -266,8 +263,9 @@ class VertexProvider(Provider):
         lines: list[str] = []
         if cursor.get("logging"):
             try:
+                replicas = sum(int(p.replica_count) for p in job.job_spec.worker_pool_specs)
                 entries, cursor["ts"], cursor["ids"] = self.clients.log_entries(
-                    job.name.rsplit("/", 1)[-1], cursor.get("ts"), cursor.get("ids") or [])
+                    job.name.rsplit("/", 1)[-1], cursor.get("ts"), cursor.get("ids") or [], tagged=replicas > 1)
                 lines += entries
             except CloudMLError as exc:
                 cursor["logging"] = False

@@ -196,9 +196,14 @@ class JobRun(threading.Thread):
             readers = self._start(pools, replicas, envs, work / f"attempt{preemptions}", mount)
             deadline = time.monotonic() + timeout
             timed_out = False
+            first_failure = None
             while any(proc.poll() is None for proc in self.procs):
+                failed = [(r, p.returncode) for r, p in zip(replicas, self.procs, strict=True) if p.poll()]
+                if failed and first_failure is None:
+                    first_failure = failed[0]
+                    deadline = min(deadline, time.monotonic() + 5)   # a replica failed: the job ends soon after
                 if time.monotonic() > deadline or self.preempt_now.is_set():
-                    timed_out = not self.preempt_now.is_set()
+                    timed_out = not self.preempt_now.is_set() and not any(p.returncode for p in self.procs)
                     for proc in self.procs:
                         _kill(proc)
                 time.sleep(0.05)
@@ -220,7 +225,7 @@ class JobRun(threading.Thread):
             fake.set_job(jid, state=5, endTime=now(),
                          error={"code": 4, "message": f"Job exceeded its timeout of {timeout:.0f}s."})
         elif any(codes):
-            (p, i), code = next(((r, c) for r, c in zip(replicas, codes, strict=True) if c))
+            (p, i), code = first_failure or next(((r, c) for r, c in zip(replicas, codes, strict=True) if c))
             fake.set_job(jid, state=5, endTime=now(), error={
                 "code": 3, "message": f"The replica workerpool{p}-{i} exited with a non-zero status of {code}. "
                                       "To find out more about why your job exited please check the logs."})

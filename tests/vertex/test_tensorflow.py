@@ -75,5 +75,5 @@ def test_checkpoints_under_checkpoint_uri_carry_over(vertex_provider, gcs_emulat
         assert wait(vertex_provider, spec.job_name).state == JobState.COMPLETED
         lines, _ = vertex_provider.read_logs(spec.job_name)
         seen += [line for line in lines if "resumed after" in line]
-    assert seen == ["[workerpool0-0] resumed after 0 runs", "[workerpool0-0] resumed after 1 runs"]
+    assert seen == ["resumed after 0 runs", "resumed after 1 runs"]
     assert f"checkpoints/{tmp_path.name}/state.json" in gcs_emulator.objects(f"checkpoints/{tmp_path.name}/")

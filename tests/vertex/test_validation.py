@@ -140,15 +140,12 @@ def test_unknown_option_is_refused():
         get("vertex", projct="typo")
 
 
-def test_parameter_server_and_tf_multiprocess_refused():
+def test_parameter_server_is_refused():
     provider = get("vertex", **OFFLINE)
     ps = spec(Resources(instance_type="n1-standard-4"), framework="tensorflow", version="2.16", instance_count=2,
               distribution="parameter_server")
     with pytest.raises(UnsupportedFeatureError, match="parameter-server"):
         provider.check_features(ps)
-    with pytest.raises(ValidationError, match="one process per Vertex replica"):
-        provider.validate(spec(Resources(accelerator="T4:4"), framework="tensorflow", version="2.16",
-                               processes_per_node=4))
 
 
 def test_channels_must_be_gs_or_local(tmp_path):
