@@ -72,6 +72,19 @@ _ENV = {
 }
 
 
+def _seconds(value: Any, name: str) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValidationError(f"provider_options['{name}']", f"must be a positive number of seconds, got {value!r}")
+    return seconds
+
+
+_LOCATION = re.compile(r"^[a-z]+(-[a-z]+)+\d+$")
+
+
 class VertexProvider(Provider):
     """``provider="vertex"``. Options (each also read from the environment variables in ``_ENV``):
     project, location, staging_bucket (``gs://bucket[/prefix]``), service_account, network
@@ -104,15 +117,23 @@ class VertexProvider(Provider):
         self.prefix = (prefix.strip("/") + "/cloudml") if prefix.strip("/") else "cloudml"
         self.service_account = options["service_account"]
         self.network = options["network"]
-        self.user_labels = dict(options.get("labels") or {})
+        labels = options.get("labels") or {}
+        if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                   for k, v in labels.items()):
+            raise ValidationError("provider_options['labels']", "must map strings to strings", "e.g. {'team': 'ml'}")
+        self.user_labels = dict(labels)
         self.kms_key_name = options["kms_key_name"]
-        self.timeout = float(options["timeout"] or 60)
-        self.deploy_timeout = float(options.get("deploy_timeout") or 1800)
+        self.timeout = _seconds(options["timeout"] or 60, "timeout")
+        self.deploy_timeout = _seconds(options.get("deploy_timeout") or 1800, "deploy_timeout")
         self.image_uri = options.get("image_uri")
         self.serving_image_uri = options.get("serving_image_uri")
         poll = options.get("poll_interval") or (2.0, 30.0)
-        self.poll_interval = (float(poll), max(float(poll), 30.0)) if isinstance(poll, (int, float)) else (
-            float(poll[0]), float(poll[1]))
+        if isinstance(poll, (int, float, str)):
+            poll = (poll, max(_seconds(poll, "poll_interval"), 30.0))
+        if not isinstance(poll, (tuple, list)) or len(poll) != 2:
+            raise ValidationError("provider_options['poll_interval']", f"expected seconds or (first, longest), "
+                                  f"got {poll!r}")
+        self.poll_interval = (_seconds(poll[0], "poll_interval"), _seconds(poll[1], "poll_interval"))
         self._clients: Clients | None = None
         self._job_names: dict[str, str] = {}       # display name -> resource name
         self._failures: dict[str, str | None] = {}  # resource name -> failure file content
@@ -125,6 +146,9 @@ class VertexProvider(Provider):
             names = ", ".join(k for k, _ in missing)
             envs = "; ".join(f"{k}: provider_options['{k}'] or ${_ENV[k][0]}" for k, _ in missing)
             raise ConfigurationError(f"Vertex AI needs {names}: set {envs}")
+        if not _LOCATION.match(str(self.location)):
+            raise ConfigurationError(f"Vertex AI location {self.location!r} is not a region name: set location to "
+                                     "one such as us-central1 or europe-west4")
 
     @property
     def clients(self) -> Clients:
@@ -150,6 +174,11 @@ class VertexProvider(Provider):
         self._require_config()
         machine = self.machine_for(spec)
         self.image_for(spec, machine)
+        region = spec.resources.region
+        if region and region != self.location:
+            raise ValidationError("resources.region", f"{region!r} differs from this provider's location "
+                                  f"{self.location!r}", f"set provider option location={region!r}, or "
+                                  f"resources.region={self.location!r}")
         for name in ("output_uri", "checkpoint_uri"):
             uri = getattr(spec, name)
             if uri is not None and not uri.startswith("gs://"):
@@ -326,13 +355,18 @@ class VertexProvider(Provider):
         return uri
 
     def deploy(self, spec: DeploySpec) -> EndpointInfo:
+        if spec.auth_token:
+            raise ValidationError("auth_token", "Vertex AI endpoints are protected by Google IAM, not by a bearer "
+                                  "token cloudml chooses", "leave auth_token unset; grant roles/aiplatform.user")
         machine = self._serving_machine(spec)
         name = (spec.endpoint_name or make_job_name("cloudml-endpoint")).lower()
         name = name if name[:1].isalpha() else f"ep-{name}"[:63]
         c = self.clients
         artifact = self._artifact_uri(spec.model_uri)
         device = "gpu" if machine.kind == "gpu" else "cpu"
-        labels = req.labels(int(time.time()), self.user_labels, spec.tags, cloudml_endpoint=name)
+        now = int(time.time())
+        expiry = {"cloudml_expires": str(now + spec.ttl_seconds)} if spec.ttl_seconds else {}
+        labels = req.labels(now, self.user_labels, spec.tags, cloudml_endpoint=name, **expiry)
         prebuilt = tf_prediction_image(str(spec.framework_version), device, str(self.location))
         if spec.framework == "tensorflow" and spec.source is None and prebuilt and not self.serving_image_uri:
             body = req.model(name, artifact_uri=artifact, image_uri=prebuilt, labels=labels,

@@ -192,7 +192,7 @@ def test_every_resource_is_labelled_and_settings_pass_through(vertex_options, ve
     info = wait(provider, spec.job_name)
     assert info.spot
     provider.deploy(DeploySpec(model_uri=info.model_uri, source=SourceCode("inference.py", str(src)),
-                               framework_version="2.4", endpoint_name="labelled"))
+                               framework_version="2.4", endpoint_name="labelled", ttl_seconds=3600))
     try:
         model = vertex_rig.calls("POST", r"/models:upload$")[-1].body["model"]
         endpoint = vertex_rig.calls("POST", r"/endpoints$")[-1].body
@@ -200,6 +200,8 @@ def test_every_resource_is_labelled_and_settings_pass_through(vertex_options, ve
         for body in (model, endpoint):
             assert body["labels"]["cloudml-endpoint"] == "labelled" and "cloudml-created" in body["labels"]
             assert body["encryptionSpec"] == {"kmsKeyName": opts["kms_key_name"]}
+            created, expires = int(body["labels"]["cloudml-created"]), int(body["labels"]["cloudml-expires"])
+            assert expires - created == 3600, "ttl recorded for `cloudml cleanup`"
         assert deploy["deployedModel"]["serviceAccount"] == opts["service_account"]
         assert [e.name for e in provider.list_endpoints()] == ["labelled"]
         assert spec.job_name in [j.name for j in provider.list_jobs()]

@@ -172,3 +172,32 @@ def test_outputs_and_checkpoints_must_be_in_cloud_storage():
     with pytest.raises(ValidationError) as err:
         provider.validate(spec(Resources(instance_type="n1-standard-4"), checkpoint_uri="ckpt/"))
     assert err.value.field == "checkpoint_uri"
+
+
+@pytest.mark.parametrize("options,field", [
+    ({"timeout": "soon"}, "provider_options['timeout']"),
+    ({"timeout": -1}, "provider_options['timeout']"),
+    ({"poll_interval": (1, 2, 3)}, "provider_options['poll_interval']"),
+    ({"labels": {"team": 1}}, "provider_options['labels']"),
+])
+def test_bad_option_values_are_refused_in_the_constructor(options, field):
+    with pytest.raises(ValidationError) as err:
+        get("vertex", **{**OFFLINE, **options})
+    assert err.value.field == field
+
+
+def test_bad_location_and_foreign_region_are_refused():
+    with pytest.raises(ConfigurationError, match="not a region name"):
+        get("vertex", **{**OFFLINE, "location": "US Central"}).validate(spec(Resources(instance_type="n1-standard-4")))
+    with pytest.raises(ValidationError) as err:
+        get("vertex", **OFFLINE).validate(spec(Resources(instance_type="a3-highgpu-8g", region="us-east4")))
+    assert err.value.field == "resources.region" and "location='us-east4'" in str(err.value)
+
+
+def test_bearer_token_endpoints_are_refused_before_any_request():
+    from cloudml.spec import DeploySpec
+
+    provider = get("vertex", **OFFLINE)
+    with pytest.raises(ValidationError) as err:
+        provider.deploy(DeploySpec(model_uri="gs://b/m/", auth_token="secret-token"))
+    assert err.value.field == "auth_token" and "secret-token" not in str(err.value)
