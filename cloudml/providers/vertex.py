@@ -54,6 +54,7 @@ _JOB_STATES = {
     11: JobState.FAILED,
 }
 _EXIT = re.compile(r"non-zero status of (\d+)")
+_RESOURCE_EXHAUSTED = 8  # google.rpc.Code: a job refused for quota or stockout (extra["capacity"])
 
 OPTIONS = ("project", "location", "staging_bucket", "service_account", "network", "labels", "api_endpoint",
            "storage_endpoint", "logging_endpoint", "kms_key_name", "timeout", "deploy_timeout", "credentials",
@@ -277,6 +278,7 @@ class VertexProvider(Provider):
             framework=env.get("CLOUDML_FRAMEWORK"), framework_version=env.get("CLOUDML_FRAMEWORK_VERSION"),
             entry_point=env.get("CLOUDML_ENTRY_POINT"), hyperparameters=hps,
             extra={"resource_name": job.name, "state": type(job.state)(job.state).name,
+                   "error_code": int(job.error.code) or None, "capacity": int(job.error.code) == _RESOURCE_EXHAUSTED,
                    "labels": dict(job.labels), "accelerator": machine.accelerator_type.name if machine else None,
                    "console_url": self.console_url(job.name)},
         )

@@ -146,6 +146,11 @@ class JobRun(threading.Thread):
         if self.cancelled.is_set():
             fake.set_job(jid, state=7, endTime=now(), error={"code": 1, "message": "CANCELED"})
             return
+        with fake.lock:
+            stockout = fake.stockouts.pop(0) if fake.stockouts else None
+        if stockout:
+            fake.set_job(jid, state=5, endTime=now(), error={"code": 8, "message": stockout})
+            return
         job = fake.state.jobs[jid]
         spec = job["jobSpec"]
         pools = spec["workerPoolSpecs"]

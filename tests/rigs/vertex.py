@@ -110,6 +110,7 @@ class FakeVertex:
         self._server: ThreadingHTTPServer | None = None
         self.runs: dict[str, runner.JobRun] = {}
         self.preemptions: list[list[Any]] = []   # [compiled pattern, times left]
+        self.stockouts: list[str] = []
         self.servers: dict[str, runner.ModelServer] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
@@ -156,6 +157,7 @@ class FakeVertex:
         self.servers.clear()
         self.faults.clear()
         self.preemptions.clear()
+        self.stockouts.clear()
         self.requests.clear()
 
     def inject(self, method: str, path: str, code: int = 503, message: str = "injected fault", *,
@@ -168,6 +170,10 @@ class FakeVertex:
     def preempt(self, line_pattern: str, times: int = 1) -> None:
         """Reclaim the spot VMs of the job whose replica prints a line matching ``line_pattern``."""
         self.preemptions.append([re.compile(line_pattern), times])
+
+    def stockout(self, message: str, times: int = 1) -> None:
+        """The next ``times`` jobs fail before starting with ``RESOURCE_EXHAUSTED`` (code 8) and ``message``."""
+        self.stockouts.extend([message] * times)
 
     def should_preempt(self, line: str) -> bool:
         with self.lock:

@@ -81,7 +81,7 @@ def test_cancel_pending_and_stop_is_a_noop_when_finished(vertex_provider, vertex
 
 def test_attach_from_a_fresh_provider(vertex_options, vertex_provider, src, tmp_path):
     spec = spec_for(src, hyperparameters={"scale": 3, "tag": "a b"}, resources=Resources(accelerator="T4:1"),
-                    instance_count=2)
+                    instance_count=2, distribution="none")
     submit(vertex_provider, spec, tmp_path)
     wait(vertex_provider, spec.job_name)
     info = VertexProvider(**vertex_options).describe_job(spec.job_name)
@@ -336,3 +336,12 @@ def test_credentials_that_cannot_refresh_are_a_credentials_error(vertex_provider
     with pytest.raises(CredentialsError, match="cannot be refreshed"):
         vertex_provider.describe_job("anything")
     assert len(vertex_rig.calls("GET", r"/customJobs$")) == 1, "not retried"
+
+
+def test_a_job_refused_for_capacity_says_so(vertex_provider, vertex_rig, src, tmp_path):
+    vertex_rig.stockout("The zone 'us-central1-a' does not have enough resources available to fulfill the request.")
+    spec = spec_for(src, resources=Resources(accelerator="A100:1", spot=True))
+    submit(vertex_provider, spec, tmp_path)
+    info = wait(vertex_provider, spec.job_name)
+    assert info.state == JobState.FAILED and "does not have enough resources" in info.reason
+    assert info.extra["capacity"] is True and info.extra["error_code"] == 8
