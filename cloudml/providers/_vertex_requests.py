@@ -9,7 +9,9 @@ How a training container runs the bundle (``containerSpec`` on the framework's p
            exec python cloudml_launcher.py [--cloudml-checkpoint-dir $MOUNT/...] "$@">' cloudml <hyperparameters>
 
 ``$MOUNT`` is ``${CLOUDML_GCS_MOUNT:-/gcs}``: Vertex mounts every bucket the job can read at ``/gcs/<bucket>``
-(rigs point the variable elsewhere). Hyperparameters travel the Vertex way, as container ``args``
+(rigs point the variable elsewhere). Node-level ``WORLD_SIZE``/``RANK`` that a platform may set for PyTorch images
+(AI Platform did) are cleared first, so the launcher's layout from ``CLUSTER_SPEC`` (torchrun, one process per
+GPU) is the one that runs. Hyperparameters travel the Vertex way, as container ``args``
 (``--key value``); launcher settings travel as ``CLOUDML_*`` entries of ``containerSpec.env``, which is also where
 ``describe_job`` reads framework, entry point and code URI back for ``attach``. ``baseOutputDirectory`` makes
 Vertex set ``AIP_MODEL_DIR=<base>/model/``, ``AIP_CHECKPOINT_DIR=<base>/checkpoints/`` and
@@ -84,6 +86,7 @@ def training_command(code_uri: str, checkpoint_uri: str | None = None) -> list[s
         extra = ' --cloudml-checkpoint-dir "$mount"/' + shlex.quote(f"{cb}/{cp}".rstrip("/"))
     script = (
         "set -e\n"
+        "unset WORLD_SIZE RANK LOCAL_RANK\n"   # node-level values some platforms set: the launcher lays out ranks
         'mount="${CLOUDML_GCS_MOUNT:-/gcs}"\n'
         'work="$(mktemp -d)"\n'
         'tar -xzf "$mount"/' + shlex.quote(f"{bucket}/{path}") + ' -C "$work"\n'

@@ -197,6 +197,9 @@ class JobRun(threading.Thread):
                     "CLOUDML_MASTER_ADDR": "127.0.0.1",
                     "CLOUDML_MASTER_PORT": master_port,
                 })
+                if len(replicas) > 1:   # node-level PyTorch variables, as AI Platform set them; cloudml clears them
+                    env.update({"WORLD_SIZE": str(len(replicas)), "RANK": str(replicas.index((p, i))),
+                                "MASTER_ADDR": "workerpool0-0", "MASTER_PORT": "23456"})
                 envs.append(env)
             readers = self._start(pools, replicas, envs, work / f"attempt{preemptions}", mount)
             deadline = time.monotonic() + timeout
