@@ -11,7 +11,13 @@ import pytest
 
 from cloudml import Estimator
 from tests.conformance.suite import ProviderConformance, Rig
-from tests.rigs.vertex_fixtures import fake_vertex, gcs_emulator, vertex_options, vertex_rig  # noqa: F401
+from tests.rigs.vertex_fixtures import (  # noqa: F401  (fixtures)
+    _vertex_servers,
+    fake_vertex,
+    gcs_emulator,
+    vertex_options,
+    vertex_rig,
+)
 
 # Vertex has prebuilt training images up to PyTorch 2.4 (cloudml's default, 2.5, has none).
 FRAMEWORK_VERSION = "2.4"

@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from tests.conformance.test_vertex import rig as vertex_conformance_rig  # noqa: F401
-from tests.rigs.vertex_fixtures import fake_vertex, gcs_emulator, vertex_options, vertex_rig  # noqa: F401
+from tests.rigs.vertex_fixtures import (  # noqa: F401  (fixtures)
+    _vertex_servers,
+    fake_vertex,
+    gcs_emulator,
+    vertex_options,
+    vertex_rig,
+)
 from tests.tf.suite import TensorFlowConformance
 
 _runs = itertools.count()
