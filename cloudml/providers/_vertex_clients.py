@@ -13,7 +13,9 @@ Invariants:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 from cloudml.errors import (
@@ -312,25 +314,27 @@ class Clients:
         return json_format.MessageToDict(v1.PredictResponse.pb(response)).get("predictions", [])
 
     # -- logs ---------------------------------------------------------------------------------------------------
-    def log_entries(self, job_id: str, after: str | None, seen: list[str],
-                    tagged: bool = False) -> tuple[list[str], str | None, list[str]]:
-        """Cloud Logging lines of one custom job newer than ``after`` (RFC 3339), skipping ``seen`` insert ids
-        at exactly that time; ``tagged`` prefixes each line with its replica (``[workerpool1-0]``). Returns
-        (lines, newest timestamp, insert ids at the newest timestamp)."""
+    def log_entries(self, job_id: str, seen: dict[str, float] | None = None,
+                    tagged: bool = False) -> tuple[list[str], dict[str, float]]:
+        """Cloud Logging lines of one custom job not returned before. ``seen`` maps the insert ids already
+        returned to their times; the query looks ``LOG_LOOKBACK`` seconds behind the newest of them, so entries
+        that Cloud Logging ingests late are still found, and ids seen are skipped. ``tagged`` prefixes each line
+        with its replica (``[workerpool1-0]``). Returns (lines, the new ``seen``)."""
         if self._session is None:
             from google.auth.transport.requests import AuthorizedSession
 
             self._session = AuthorizedSession(self.credentials)
+        seen = dict(seen or {})
         filt = f'resource.type="ml_job" AND resource.labels.job_id="{job_id}"'
-        if after:
-            filt += f' AND timestamp>="{after}"'
+        if seen:
+            filt += f' AND timestamp>="{rfc3339(max(seen.values()) - LOG_LOOKBACK)}"'
         body: dict[str, Any] = {"resourceNames": [f"projects/{self.project}"], "filter": filt,
                                 "orderBy": "timestamp asc", "pageSize": 1000}
         lines: list[str] = []
-        newest, ids = after, list(seen)
 
         def fetch() -> dict[str, Any]:
-            resp = self._session.post(f"{self.logging_endpoint}/v2/entries:list", json=body, timeout=self.attempt_timeout)
+            resp = self._session.post(f"{self.logging_endpoint}/v2/entries:list", json=body,
+                                      timeout=self.attempt_timeout)
             if resp.status_code >= 400:
                 raise gexc.from_http_response(resp)
             return resp.json()
@@ -338,18 +342,38 @@ class Clients:
         for _ in range(10):
             page = self._call("reading Cloud Logging", fetch)
             for entry in page.get("entries", []):
-                ts, iid = entry.get("timestamp"), entry.get("insertId", "")
-                if ts == after and iid in seen:
+                iid = entry.get("insertId") or json.dumps(entry, sort_keys=True)
+                if iid in seen:
                     continue
+                seen[iid] = epoch(entry.get("timestamp"))
                 text = entry.get("textPayload") or (entry.get("jsonPayload") or {}).get("message", "")
                 task = (entry.get("labels") or {}).get("ml.googleapis.com/task_name") or (
                     entry.get("resource", {}).get("labels", {}).get("task_name", ""))
                 lines.append(f"[{task}] {text}" if task and (tagged or not task.startswith("workerpool"))
                              else str(text))
-                if ts != newest:
-                    newest, ids = ts, []
-                ids.append(iid)
             if not page.get("nextPageToken"):
                 break
             body["pageToken"] = page["nextPageToken"]
-        return lines, newest, ids
+        if seen:
+            horizon = max(seen.values()) - 2 * LOG_LOOKBACK
+            seen = {k: t for k, t in seen.items() if t >= horizon}
+        return lines, seen
+
+
+LOG_LOOKBACK = 30.0
+
+
+def epoch(timestamp: str | None) -> float:
+    """RFC 3339 (Cloud Logging writes nanoseconds) -> epoch seconds; 0 when absent or unreadable."""
+    if not timestamp:
+        return 0.0
+    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", timestamp)
+    if not m:
+        return 0.0
+    base = datetime.fromisoformat(m.group(1) + (m.group(3) if m.group(3) != "Z" else "+00:00"))
+    return base.timestamp() + float("0" + (m.group(2) or ".0"))
+
+
+def rfc3339(seconds: float) -> str:
+    t = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond:06d}Z"

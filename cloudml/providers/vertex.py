@@ -289,14 +289,14 @@ class VertexProvider(Provider):
                 f"/cpu?project={self.project}")
 
     def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]:
-        cursor = dict(cursor or {"state": None, "ts": None, "ids": [], "logging": True})
+        cursor = dict(cursor or {"state": None, "seen": {}, "logging": True})
         job = self._get_job(name)
         lines: list[str] = []
         if cursor.get("logging"):
             try:
                 replicas = sum(int(p.replica_count) for p in job.job_spec.worker_pool_specs)
-                entries, cursor["ts"], cursor["ids"] = self.clients.log_entries(
-                    job.name.rsplit("/", 1)[-1], cursor.get("ts"), cursor.get("ids") or [], tagged=replicas > 1)
+                entries, cursor["seen"] = self.clients.log_entries(job.name.rsplit("/", 1)[-1], cursor.get("seen"),
+                                                                   tagged=replicas > 1)
                 lines += entries
             except CloudMLError as exc:
                 cursor["logging"] = False

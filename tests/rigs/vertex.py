@@ -312,11 +312,12 @@ class FakeVertex:
         with self.lock:
             self.state.jobs[job_id].update(fields, updateTime=now())
 
-    def log(self, job_id: str, task: str, line: str) -> None:
+    def log(self, job_id: str, task: str, line: str, timestamp: str | None = None) -> None:
+        """Add a Cloud Logging entry; ``timestamp`` earlier than others models an entry ingested late."""
         with self.lock:
             entries = self.state.logs.setdefault(job_id, [])
             entries.append({
-                "insertId": f"{job_id}-{len(entries)}", "timestamp": now(), "textPayload": line,
+                "insertId": f"{job_id}-{len(entries)}", "timestamp": timestamp or now(), "textPayload": line,
                 "logName": f"projects/test/logs/{task}", "severity": "INFO",
                 "resource": {"type": "ml_job", "labels": {"job_id": job_id, "task_name": task}},
                 "labels": {"ml.googleapis.com/task_name": task},
@@ -330,6 +331,7 @@ class FakeVertex:
             entries = list(self.state.logs.get(job.group(1), [])) if job else []
         if after:
             entries = [e for e in entries if e["timestamp"] >= after.group(1)]
+        entries.sort(key=lambda e: e["timestamp"])
         return self._page(entries, {"pageSize": str(body.get("pageSize", 1000)),
                                     "pageToken": body.get("pageToken", "")}, "entries")
 

@@ -38,8 +38,15 @@ def test_job_moves_through_states_and_streams_logs_once(vertex_provider, vertex_
     more, cursor = vertex_provider.read_logs(spec.job_name, cursor)
     assert "trained w = 2.0 on 3 points" in more
     assert more[-1] == f"[vertex] {spec.job_name}: JOB_STATE_SUCCEEDED"
-    again, _ = vertex_provider.read_logs(spec.job_name, cursor)
+    again, cursor = vertex_provider.read_logs(spec.job_name, cursor)
     assert again == [], "no line is returned twice"
+    job_id = info.extra["resource_name"].rsplit("/", 1)[-1]
+    newest = max(e["timestamp"] for e in vertex_rig.state.logs[job_id])
+    late = newest[:17] + f"{max(0, int(newest[17:19]) - 5):02d}" + newest[19:]   # 5 s older than the newest
+    vertex_rig.log(job_id, "workerpool0-0", "a line Cloud Logging ingested late", timestamp=late)
+    late_lines, cursor = vertex_provider.read_logs(spec.job_name, cursor)
+    assert late_lines == ["a line Cloud Logging ingested late"]
+    assert vertex_provider.read_logs(spec.job_name, cursor)[0] == []
     entries = vertex_rig.calls("POST", r"^/v2/entries:list$")
     assert 'resource.type="ml_job"' in entries[-1].body["filter"]
 
