@@ -150,6 +150,10 @@ class Estimator:
             return spec
         from cloudml.cost import Workload, plan_for
 
+        # offers only in the region the provider is configured for (a Vertex location, an AWS region ...)
+        configured = getattr(self.provider, "region", None) or getattr(self.provider, "location", None)
+        if res.region is None and isinstance(configured, str):
+            res = replace(res, region=configured)
         plans = plan_for(res, [self.provider_name], instance_count=spec.instance_count,
                          workload=Workload(hours=spec.max_run_seconds / 3600))
         if res.instance_type is not None:
