@@ -38,6 +38,14 @@ DEFAULTS = "defaults"
 #: keys of the [defaults] section, each with what it sets
 DEFAULT_KEYS = {"provider": "the provider used when none is given (CLI --provider, Estimator(provider=...))"}
 FALLBACK_PROVIDER = "local"
+#: providers cloudml ships (a section for one is accepted even before its module is importable)
+BUILTIN_PROVIDERS = ("local", "sagemaker", "vertex", "azureml")
+
+
+def known_providers() -> list[str]:
+    from cloudml import providers
+
+    return sorted(set(BUILTIN_PROVIDERS) | set(providers.available()))
 
 
 def config_dir() -> Path:
@@ -119,14 +127,12 @@ def effective(environ: Mapping[str, str] | None = None, config: Config | None = 
               ) -> dict[str, dict[str, tuple[str, str]]]:
     """Every setting in force: section -> key -> (value, source), source ``file`` or the environment variable.
     Includes ``CLOUDML_<PROVIDER>_<KEY>`` variables for known providers even when the file lacks the key."""
-    from cloudml import providers
-
     env = os.environ if environ is None else environ
     cfg = config if config is not None else load()
     out: dict[str, dict[str, tuple[str, str]]] = {}
     for section, values in cfg.sections.items():
         out[section] = {k: (v, "file") for k, v in values.items()}
-    for section in [DEFAULTS, *providers.available()]:
+    for section in [DEFAULTS, *known_providers()]:
         prefix = env_name(section, "")
         for var, value in env.items():
             if var.startswith(prefix) and value and var != prefix:
@@ -141,17 +147,15 @@ def _suggest(word: str, choices: list[str]) -> str:
 
 
 def _check_key(key: str) -> tuple[str, str]:
-    from cloudml import providers
-
     section, _, option = key.partition(".")
-    known = [DEFAULTS, *providers.available()]
+    known = [DEFAULTS, *known_providers()]
     if not option or not section:
-        raise ValidationError("key", f"{key!r} is not SECTION.KEY", "e.g. sagemaker.bucket or defaults.provider")
+        raise ValidationError(key, "is not SECTION.KEY", "e.g. sagemaker.bucket or defaults.provider")
     if section not in known:
-        raise ValidationError("key", f"unknown section {section!r}",
+        raise ValidationError(key, f"unknown section {section!r}",
                               _suggest(section, known) + "sections: " + ", ".join(known))
     if section == DEFAULTS and option not in DEFAULT_KEYS:
-        raise ValidationError("key", f"unknown key {option!r} in [defaults]",
+        raise ValidationError(key, f"unknown key {option!r} in [defaults]",
                               _suggest(option, list(DEFAULT_KEYS)) + "keys: " + ", ".join(DEFAULT_KEYS))
     return section, option
 
@@ -172,12 +176,10 @@ def _write(cfg: Config) -> None:
 
 def set_value(key: str, value: str) -> Path:
     """Set ``SECTION.KEY`` (``sagemaker.bucket``) to ``value`` in the file; returns the file's path."""
-    from cloudml import providers
-
     section, option = _check_key(key)
-    if section == DEFAULTS and option == "provider" and value not in providers.available():
+    if section == DEFAULTS and option == "provider" and value not in known_providers():
         raise ValidationError("defaults.provider", f"unknown provider {value!r}",
-                              _suggest(value, providers.available()) + "one of: " + ", ".join(providers.available()))
+                              _suggest(value, known_providers()) + "one of: " + ", ".join(known_providers()))
     if "\n" in value:
         raise ValidationError(key, "values are one line")
     cfg = load()
@@ -200,14 +202,13 @@ def unset_value(key: str) -> bool:
 def problems(config: Config | None = None) -> list[str]:
     """What is wrong with the file, without importing any provider: unknown sections or [defaults] keys,
     an unknown default provider, secrets in a file others can read."""
-    from cloudml import providers
     from cloudml.runtime.secrets import is_secret_key
 
     try:
         cfg = config if config is not None else load()
     except ConfigurationError as exc:
         return [str(exc)]
-    known = [DEFAULTS, *providers.available()]
+    known = [DEFAULTS, *known_providers()]
     found = []
     for section, values in cfg.sections.items():
         if section not in known:
@@ -218,9 +219,9 @@ def problems(config: Config | None = None) -> list[str]:
                     found.append(f"{cfg.path}: unknown key {key!r} in [defaults] "
                                  f"({_suggest(key, list(DEFAULT_KEYS))}keys: {', '.join(DEFAULT_KEYS)})")
     provider = cfg.section(DEFAULTS).get("provider")
-    if provider and provider not in providers.available():
+    if provider and provider not in known_providers():
         found.append(f"{cfg.path}: [defaults] provider = {provider!r} is not a provider "
-                     f"({_suggest(provider, providers.available())}one of: {', '.join(providers.available())})")
+                     f"({_suggest(provider, known_providers())}one of: {', '.join(known_providers())})")
     if cfg.exists and cfg.path.stat().st_mode & 0o077:
         secret_keys = [f"{s}.{k}" for s, values in cfg.sections.items() for k in values if is_secret_key(k)]
         if secret_keys:
@@ -228,5 +229,5 @@ def problems(config: Config | None = None) -> list[str]:
     return found
 
 
-__all__ = ["Config", "config_dir", "config_path", "default_provider", "effective", "load", "problems",
-           "provider_options", "set_value", "unset_value"]
+__all__ = ["Config", "config_dir", "config_path", "default_provider", "effective", "known_providers", "load",
+           "problems", "provider_options", "set_value", "unset_value"]
