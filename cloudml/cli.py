@@ -60,7 +60,7 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; turn a ``CloudMLError`` into ``Error: ...`` and its exit code (traceback with --debug)."""
-        from cloudml.errors import CloudMLError, NoFeasibleOfferError
+        from cloudml.errors import CloudMLError, JobStoppedError, NoFeasibleOfferError
 
         try:
             return super().invoke(ctx)
@@ -72,7 +72,10 @@ class LazyGroup(click.Group):
         except CloudMLError as exc:
             if (ctx.obj or {}).get("debug"):
                 raise
-            click.echo(f"Error: {exc}", err=True)
+            if isinstance(exc, JobStoppedError):  # its message says "failed"; say what happened
+                click.echo(f"Error: job {exc.job_name} was stopped ({exc.reason})", err=True)
+            else:
+                click.echo(f"Error: {exc}", err=True)
             if isinstance(exc, NoFeasibleOfferError) and exc.closest:
                 click.echo("Closest offers and what they break:", err=True)
                 for p in exc.closest:
