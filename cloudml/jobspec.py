@@ -17,7 +17,8 @@ Invariants:
   provider is touched;
 - relative local paths (``source_dir``, ``inputs``, ``checkpoint_uri``, ``output_uri``) resolve against the YAML
   file's folder; URIs (``s3://``, ``gs://``, ``azureml://`` ...) pass through unchanged;
-- ``--set a.b=value`` overrides are applied before validation, so they get the same checks (values are YAML).
+- ``--set a.b=value`` overrides are applied before validation, so they get the same checks (values are YAML);
+- YAML 1.2 booleans: only ``true``/``false`` are booleans; ``yes``, ``no``, ``on``, ``off`` stay strings.
 """
 
 from __future__ import annotations
@@ -59,6 +60,37 @@ _WANTED = {"str": "a string", "int": "a whole number", "number": "a number", "bo
            "strlist": "a list of strings", "inputs": "a path/URI or a mapping of channel name to path/URI"}
 
 
+_LOADER: Any = None
+
+
+def _loader() -> Any:
+    """A safe loader with YAML 1.2 booleans: only true/false are booleans (``ON: 1`` keeps the key "ON",
+    ``country: NO`` stays "NO")."""
+    global _LOADER
+    if _LOADER is None:
+        import re
+
+        import yaml
+
+        class Loader(yaml.SafeLoader):
+            pass
+
+        Loader.yaml_implicit_resolvers = {
+            ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+            for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        }
+        Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                     list("tTfF"))
+        _LOADER = Loader
+    return _LOADER
+
+
+def _load_yaml(text: str) -> Any:
+    import yaml
+
+    return yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass
+
+
 def suggestion(word: str, choices: Sequence[str]) -> str | None:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return close[0] if close else None
@@ -79,7 +111,7 @@ def _key_lines(text: str) -> dict[tuple[str, ...], tuple[int, str | None]]:
                     walk(value, (*path, key.value))
 
     try:
-        walk(yaml.compose(text, Loader=yaml.SafeLoader), ())
+        walk(yaml.compose(text, Loader=_loader()), ())
     except yaml.YAMLError:
         pass
     return lines
@@ -132,7 +164,7 @@ def parse_set(item: str) -> tuple[list[str], Any]:
     if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
         raise ValidationError("--set", f"{item!r} is not KEY=VALUE", "e.g. --set hyperparameters.epochs=5")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = _load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return key.strip().split("."), value
@@ -220,7 +252,7 @@ def parse(text: str, path: str | os.PathLike[str] = "job.yaml", sets: Sequence[s
 
     file = Path(path)
     try:
-        data = yaml.safe_load(text)
+        data = _load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{file}:{mark.line + 1}" if mark is not None else str(file)

@@ -6,6 +6,8 @@ Invariant: ``show`` never prints a secret-looking value (``mask_mapping``), and 
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from cloudml.commands._common import FORMAT, echo_json, emit_rows, output
@@ -26,8 +28,8 @@ def show(fmt: str) -> None:
     settings = cfg.effective()
     rows = [{"section": section, "key": key, "value": MASK if is_secret_key(key) else value, "source": source}
             for section, values in sorted(settings.items()) for key, (value, source) in sorted(values.items())]
-    if fmt == "json":
-        echo_json({"path": str(cfg.config_path()), "settings": rows})
+    if fmt == "json":  # values are masked above (echo_json would also mask the column named "key")
+        click.echo(json.dumps({"path": str(cfg.config_path()), "settings": rows}, indent=2))
         return
     emit_rows(rows, [("section", "section"), ("key", "key"), ("value", "value"), ("source", "source")], fmt,
               f"Settings ({cfg.config_path()})", f"no settings yet ({cfg.config_path()}); e.g. "

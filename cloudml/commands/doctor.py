@@ -117,11 +117,16 @@ def config_problems() -> list[str]:
 def doctor(ctx: click.Context, fmt: str) -> None:
     """Installed extras and SDK versions, credentials that would be used (never shown), settings problems."""
     from cloudml import __version__, config
+    from cloudml.errors import ConfigurationError
 
     out = output(ctx)
+    try:
+        default = config.default_provider()
+    except ConfigurationError:  # reported under problems
+        default = "unknown (settings file unreadable)"
     report = {
         "cloudml": __version__, "python": platform.python_version(), "executable": sys.executable,
-        "config_file": str(config.config_path()), "default_provider": config.default_provider(),
+        "config_file": str(config.config_path()), "default_provider": default,
         "extras": extras(), "credentials": credentials(), "problems": config_problems(),
     }
     if fmt == "json" or out.json:
