@@ -109,21 +109,25 @@ class _Status:
     """The status line: a rich renderable recomputed at every refresh (so elapsed time ticks between polls)."""
 
     def __init__(self, name: str, price: _Price):
+        from rich.spinner import Spinner
+
         self.name = name
         self.price = price
         self.info: JobInfo | None = None
         self.since = time.time()
+        self.spinner = Spinner("dots", style="cyan")
 
-    def __rich__(self) -> Any:
-        from rich.spinner import Spinner
-
+    def text(self) -> str:
         info = self.info
         state = info.state.value if info else "Submitted"
         start = (info.started_at or info.created_at) if info else None
         elapsed = time.time() - (start or self.since)
         cost = cost_so_far(info, self.price.hourly(info)) if info else None
-        text = f"{self.name}  {state}  {duration(elapsed)}  ~{usd(cost)} so far"
-        return Spinner("dots", text=text, style="cyan")
+        return f"{self.name}  {state}  {duration(elapsed)}" + (f"  ~{usd(cost)} so far" if cost is not None else "")
+
+    def __rich__(self) -> Any:
+        self.spinner.update(text=self.text())
+        return self.spinner
 
 
 class _WatchedJob(Job):
@@ -164,7 +168,23 @@ def summary(provider: Any, info: JobInfo) -> dict[str, Any]:
         "billable_s": info.billable_seconds, "instance_type": info.instance_type,
         "instance_count": info.instance_count, "price_usd_hour": hourly,
         "cost_usd": cost_so_far(info, hourly), "model_uri": info.model_uri,
+        "reason": info.reason, "exit_code": info.exit_code,
     }
+
+
+def follow(provider: Any, name: str, out: Output, logs: bool = True) -> dict[str, Any]:
+    """``watch`` then the summary. Under ``--json`` a failed or stopped job still prints its summary document
+    (with ``reason`` and ``exit_code``) before the error propagates (exit code 1)."""
+    from cloudml.commands._common import echo_json
+    from cloudml.errors import JobFailedError
+
+    try:
+        info = watch(provider, name, out, logs)
+    except JobFailedError:
+        if out.json:
+            echo_json(summary(provider, provider.describe_job(name)))
+        raise
+    return summary(provider, info)
 
 
 def print_summary(s: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from cloudml.commands._common import (
     resolve_provider,
     usd,
 )
-from cloudml.commands._watch import _Price, cost_so_far, print_summary, summary, watch
+from cloudml.commands._watch import _Price, cost_so_far, follow, print_summary
 from cloudml.jobs import Job
 from cloudml.runtime.secrets import mask_text
 
@@ -87,12 +87,11 @@ def wait(ctx: click.Context, name: str, provider: str | None, options: tuple[str
     out = output(ctx)
     prov = resolve_provider(provider, options)
     prov.describe_job(name)  # NotFoundError before anything is printed
-    info = watch(prov, name, out, logs=show_logs)
-    result = summary(prov, info)
+    result = follow(prov, name, out, logs=show_logs)
     if out.json:
         echo_json(result)
     elif out.quiet:
-        click.echo(info.model_uri or name)
+        click.echo(result["model_uri"] or name)
     else:
         print_summary(result)
 

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from cloudml.commands._common import echo_json, masked, output, parse_pairs, provider_options, usd
-from cloudml.commands._watch import print_summary, summary, transfers, watch
+from cloudml.commands._watch import follow, print_summary, transfers
 
 
 @click.command()
@@ -59,12 +59,11 @@ def train(ctx: click.Context, job_file: str, provider: str | None, options: tupl
         return
     if out.chatty:
         click.echo(f"submitted {name} on {prov.name}; following its logs (Ctrl-C stops following, not the job)")
-    info = watch(prov, name, out)
-    result = summary(prov, info)
+    result = follow(prov, name, out)
     if out.json:
         echo_json(result)
     elif out.quiet:
-        click.echo(info.model_uri or name)
+        click.echo(result["model_uri"] or name)
     else:
         print_summary(result)
         click.echo(f"deploy: cloudml deploy {name} -p {prov.name}")

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import tarfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from tests.cli.helpers import PROJECTS, regression_job, write_job
+
+
+def _serving(pid: int, name: str) -> bool:
+    """Whether process ``pid`` is still the (non-zombie) model server of endpoint ``name``. Checked through /proc
+    rather than by connecting: on a shared machine another process may take the freed port at once."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return name in cmdline and state != "Z"
 
 
 def _submitted(stdout: str) -> str:
@@ -45,6 +54,7 @@ def test_init_train_deploy_predict_delete(cli, tmp_path, monkeypatch, endpoints_
     endpoint = r.json
     endpoints_to_delete.append(endpoint["name"])
     assert endpoint["state"] == "InService" and endpoint["url"].startswith("http://127.0.0.1:")
+    assert _serving(endpoint["extra"]["pid"], endpoint["name"])
 
     r = cli("endpoints", "predict", endpoint["name"], '{"instances": [[0.5, -0.5], [0.0, 0.0]]}')
     assert r.code == 0, r.stderr
@@ -66,9 +76,7 @@ def test_init_train_deploy_predict_delete(cli, tmp_path, monkeypatch, endpoints_
 
     r = cli("endpoints", "delete", endpoint["name"])
     assert r.code == 0 and f"deleted {endpoint['name']}" in r.stdout
-    url = urlsplit(endpoint["url"])
-    with pytest.raises(OSError):
-        socket.create_connection((url.hostname, url.port), timeout=2).close()
+    assert not _serving(endpoint["extra"]["pid"], endpoint["name"]), "the server process is gone"
     assert endpoint["name"] not in [e["name"] for e in cli("endpoints list --format json").json]
     r = cli("endpoints", "predict", endpoint["name"], '{"instances": [[0.5, -0.5]]}')
     assert r.code == 1 and "no local endpoint" in r.stderr and "Traceback" not in r.stderr + r.stdout
@@ -161,18 +169,71 @@ def test_detach_then_follow_then_stop(cli, tmp_path):
     assert r.code == 0 and "already ended: Stopped" in r.stdout
 
 
-def test_quiet_train_prints_only_the_model_uri(cli, tmp_path):
-    r = cli("-q", "train", str(regression_job(tmp_path)), "--set", "hyperparameters.epochs=2")
+def test_quiet_train_with_overrides_prints_only_the_model_uri(cli, tmp_path):
+    r = cli("-q", "train", str(regression_job(tmp_path)), "--set", "hyperparameters.epochs=3",
+            "--set", "environment.MY_FLAG=on", "--set", "base_job_name=tuned")
     assert r.code == 0, r.stderr
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 1 and lines[0].endswith("model.tar.gz") and Path(lines[0]).is_file()
-
-
-def test_set_overrides_reach_the_job(cli, tmp_path):
-    r = cli("--json", "train", str(regression_job(tmp_path)), "--set", "hyperparameters.epochs=3",
-            "--set", "environment.MY_FLAG=on", "--set", "base_job_name=tuned")
-    assert r.code == 0, r.stderr
-    info = cli(f"jobs describe {r.json['job']} --format json").json
+    name = next(j["name"] for j in cli("jobs list --format json").json if j["model_uri"] == lines[0])
+    info = cli(f"jobs describe {name} --format json").json
     assert info["name"].startswith("tuned-") and info["hyperparameters"]["epochs"] == 3
-    assert "epoch 2 loss" in cli(f"jobs logs {info['name']}").stdout
-    assert "epoch 3 loss" not in cli(f"jobs logs {info['name']}").stdout
+    logs = cli(f"jobs logs {name}").stdout
+    assert "epoch 2 loss" in logs and "epoch 3 loss" not in logs
+
+
+def test_deploy_options_and_predict_inputs(cli, trained, tmp_path, endpoints_to_delete):
+    job_yaml = tmp_path / "job.yaml"
+    job_yaml.write_text(f"entry_point: train.py\nsource_dir: {PROJECTS / 'regression'}\n"
+                        "deploy: {ttl_seconds: 900, environment: {FROM_FILE: '1'}}\n")
+    name = f"cli-ep-{int(time.time()) % 100000}"
+    endpoints_to_delete.append(name)
+    r = cli("-q", "deploy", trained["job"], "--file", str(job_yaml), "--name", name, "--env", "EXTRA=2")
+    assert r.code == 0, r.stderr
+    assert r.stdout.strip() == name
+
+    described = cli(f"endpoints describe {name} --format json").json
+    assert described["state"] == "InService" and described["model_uri"] == trained["model_uri"]
+    assert "InService" in cli(f"endpoints describe {name}").stdout
+
+    body = tmp_path / "request.json"
+    body.write_text('{"instances": [[1.0], [0.0]]}')
+    from_file = cli("endpoints", "predict", name, "--file", str(body)).json
+    from_stdin = cli("endpoints", "predict", name, "--file", "-", input=body.read_text()).json
+    assert from_file == from_stdin and len(from_file["predictions"]) == 2
+    # regression data is y = 2x + 1: the model learned roughly that in 5 epochs
+    assert from_file["predictions"][0][0] > from_file["predictions"][1][0]
+
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, np.array([[1.0], [0.0]], dtype=np.float32))
+    npy = tmp_path / "request.npy"
+    npy.write_bytes(buf.getvalue())
+    r = cli("endpoints", "predict", name, "-f", str(npy), "--content-type", "application/x-npy")
+    assert r.code == 0
+    assert [y for (y,) in r.json["predictions"]] == pytest.approx([y for (y,) in from_file["predictions"]], abs=1e-5)
+
+    for args, needle in (([name, "{not json"], "not valid JSON"), ([name], "give the request body"),
+                         ([name, "{}", "--file", str(body)], "not both")):
+        r = cli("endpoints", "predict", *args)
+        assert r.code == 2 and needle in r.stderr, args
+
+    assert cli("--json", "endpoints", "delete", name).json == {"deleted": [name]}
+    assert cli("endpoints", "delete", name).code == 0, "deleting twice is fine"
+    r = cli(f"endpoints describe {name}")
+    assert r.code == 1 and "no local endpoint" in r.stderr
+
+
+def test_deploy_of_an_unfinished_or_unknown_job_fails_clearly(cli, tmp_path):
+    r = cli("deploy", "no-such-job")
+    assert r.code == 1 and "no local job named 'no-such-job'" in r.stderr
+    job_yaml = write_job(tmp_path, f"entry_point: train.py\nsource_dir: {PROJECTS / 'failing'}\n")
+    r = cli("--json", "train", str(job_yaml))
+    assert r.code == 1 and "exit code 3" in r.stderr
+    failed = r.json  # the summary document still comes out under --json
+    assert failed["state"] == "Failed" and failed["exit_code"] == 3 and failed["model_uri"] is None
+    r = cli("deploy", failed["job"])
+    assert r.code == 2 and "not Completed" in r.stderr
