@@ -128,47 +128,6 @@ def test_jobs_list_describe_logs_wait(cli, trained):
     assert cli(f"-q jobs wait {name}").stdout.strip() == trained["model_uri"]
 
 
-def test_unknown_job_exits_1_without_a_traceback(cli):
-    for args in ("jobs describe no-such-job", "jobs logs no-such-job", "jobs wait no-such-job", "jobs stop no-such-job"):
-        r = cli(args)
-        assert r.code == 1, args
-        assert "no local job named 'no-such-job'" in r.stderr and "Traceback" not in r.stderr, args
-
-
-def test_failed_job_exits_1_with_reason_and_log_tail(cli, tmp_path):
-    job_yaml = write_job(tmp_path, f"entry_point: train.py\nsource_dir: {PROJECTS / 'failing'}\n")
-    r = cli("train", str(job_yaml))
-    assert r.code == 1
-    assert "about to fail: bad data in row 7" in r.stdout, "the log streamed"
-    assert "failed" in r.stderr and "exit code 3" in r.stderr and "bad data in row 7" in r.stderr
-    assert "Traceback" not in r.stderr
-    name = _submitted(r.stdout)
-    r = cli(f"jobs wait {name}")
-    assert r.code == 1 and "exit code 3" in r.stderr
-
-
-def test_detach_then_follow_then_stop(cli, tmp_path):
-    job_yaml = write_job(tmp_path, f"entry_point: train.py\nsource_dir: {PROJECTS / 'slow'}\n")
-    r = cli("--json", "train", str(job_yaml), "--detach")
-    assert r.code == 0, r.stderr
-    detached = r.json
-    name = detached["job"]
-    assert detached["provider"] == "local" and detached["state"] in ("Pending", "Running")
-    deadline = time.monotonic() + 60
-    while "still working 2" not in cli(f"jobs logs {name}").stdout:
-        assert time.monotonic() < deadline, "the detached job never ran"
-        time.sleep(0.2)
-    r = cli(f"jobs stop {name} --wait")
-    assert r.code == 0 and "Stopped" in r.stdout, r.stdout + r.stderr
-    assert cli(f"jobs describe {name} --format json").json["state"] == "Stopped"
-    # logs -f of a finished job prints what there is and returns
-    assert "still working 0" in cli(f"jobs logs -f {name}").stdout
-    r = cli(f"jobs wait {name}")
-    assert r.code == 1 and f"job {name} was stopped" in r.stderr
-    r = cli(f"jobs stop {name}")
-    assert r.code == 0 and "already ended: Stopped" in r.stdout
-
-
 def test_quiet_train_with_overrides_prints_only_the_model_uri(cli, tmp_path):
     r = cli("-q", "train", str(regression_job(tmp_path)), "--set", "hyperparameters.epochs=3",
             "--set", "environment.MY_FLAG=on", "--set", "base_job_name=tuned")
