@@ -6,7 +6,9 @@ Invariants:
 - exit codes: 0 ok, 1 operation failed, 2 bad input (message names the value), 3 nothing feasible, 130 Ctrl-C;
   a ``CloudMLError`` escaping a command is printed as one ``Error: ...`` line (no traceback unless ``--debug``);
 - global options live in ``ctx.obj``: ``quiet`` (only results), ``json`` (one JSON document on stdout, no progress;
-  also makes every ``--format`` option default to json), ``debug`` (tracebacks, debug logging).
+  also makes every ``--format`` option default to json), ``debug`` (tracebacks, debug logging); under ``--quiet``
+  or ``--json`` the ``cloudml.commands`` subcommands write results to the real stdout (``ctx.obj["stdout"]``) while
+  ``sys.stdout`` points at stderr, so stray prints from SDKs never corrupt a result.
 """
 
 from __future__ import annotations
@@ -108,6 +110,15 @@ def main(ctx: click.Context, quiet: bool, json_output: bool, debug: bool) -> Non
     """cloudml: train and serve one script on SageMaker, Vertex AI, Azure ML or locally."""
     ctx.ensure_object(dict)
     ctx.obj.update(quiet=quiet, json=json_output, debug=debug)
+    target = _COMMANDS.get(ctx.invoked_subcommand or "", ("",))[0]
+    if (quiet or json_output) and target.startswith("cloudml.commands."):
+        # results only on stdout (cloudml.commands._common.echo): anything else printed while the command runs
+        # (an SDK's progress dots ...) goes to stderr, so --json output stays one parseable document
+        import contextlib
+        import sys
+
+        ctx.obj["stdout"] = sys.stdout
+        ctx.with_resource(contextlib.redirect_stdout(sys.stderr))
     if debug:
         import logging
 

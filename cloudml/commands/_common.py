@@ -23,7 +23,7 @@ from typing import Any
 import click
 
 from cloudml.errors import ValidationError
-from cloudml.runtime.secrets import mask_mapping
+from cloudml.runtime.secrets import MASK, is_secret_key, mask_mapping
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
                       show_default=True, help="Output format (--json on the group sets json).")
@@ -50,6 +50,18 @@ class Output:
     def chatty(self) -> bool:
         """Log lines, notes and summaries: unless --quiet or --json."""
         return not self.quiet and not self.json
+
+
+def stdout() -> Any:
+    """Where results go: the real stdout. Under ``--json``/``--quiet`` the group points ``sys.stdout`` at stderr
+    while a command runs, so stray prints from SDKs (progress dots ...) cannot corrupt the result."""
+    ctx = click.get_current_context(silent=True)
+    obj = (ctx.find_root().obj or {}) if ctx is not None else {}
+    return obj.get("stdout") or sys.stdout
+
+
+def echo(text: Any = "", nl: bool = True) -> None:
+    click.echo(text, file=stdout(), nl=nl)
 
 
 def output(ctx: click.Context) -> Output:
@@ -97,23 +109,38 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+_PAIR_NAMES = ("key", "name")
+
+
 def masked(value: Any) -> Any:
-    """``value`` (jsonable) with secret-looking keys' values masked at every depth."""
+    """``value`` (jsonable) with secret-looking values masked at every depth: values under secret-looking keys,
+    and name/value pairs (``{"Key": "db_password", "Value": ...}``, ``{"name": ..., "value": ...}``) whose name
+    looks secret. A field literally called ``key`` or ``name`` is a label, not a secret."""
     if isinstance(value, Mapping):
-        return {k: masked(v) for k, v in mask_mapping(value).items()}
+        lowered = {str(k).lower(): k for k in value}
+        pair = next((lowered[n] for n in _PAIR_NAMES if n in lowered), None)
+        out = {}
+        for k, v in value.items():
+            if str(k).lower() in _PAIR_NAMES:
+                out[k] = masked(v)
+            elif str(k).lower() == "value" and pair is not None and is_secret_key(str(value[pair])):
+                out[k] = MASK
+            else:
+                out[k] = MASK if is_secret_key(str(k)) else masked(v)
+        return out
     if isinstance(value, list):
         return [masked(v) for v in value]
     return value
 
 
 def echo_json(value: Any) -> None:
-    click.echo(json.dumps(masked(jsonable(value)), indent=2))
+    echo(json.dumps(masked(jsonable(value)), indent=2))
 
 
 def console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    stream = sys.stderr if stderr else sys.stdout
+    stream = sys.stderr if stderr else stdout()
     return Console(file=stream, soft_wrap=True, highlight=False, width=None if stream.isatty() else 160)
 
 
@@ -129,10 +156,10 @@ def emit_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, st
         writer.writeheader()
         for row in rows:
             writer.writerow({k: "" if row.get(k) is None else row.get(k) for k, _ in columns})
-        click.echo(buf.getvalue(), nl=False)
+        echo(buf.getvalue(), nl=False)
         return
     if not rows:
-        click.echo(empty)
+        echo(empty)
         return
     from rich.table import Table
 
@@ -163,7 +190,7 @@ def emit_record(record: Mapping[str, Any], fmt: str) -> None:
             text = duration(value)
         else:
             text = json.dumps(value) if isinstance(value, (dict, list)) else display(value)
-        click.echo(f"{key.ljust(width)}  {text}")
+        echo(f"{key.ljust(width)}  {text}")
 
 
 def display(value: Any) -> str:

@@ -15,9 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import click
-
-from cloudml.commands._common import Output, duration, usd
+from cloudml.commands._common import Output, duration, echo, usd
 from cloudml.jobs import Job
 from cloudml.providers.base import JobInfo
 
@@ -148,7 +146,7 @@ def watch(provider: Any, name: str, out: Output, logs: bool = True) -> JobInfo:
     job = _WatchedJob(provider, name)
     if not out.live:
         if out.chatty and logs:
-            return job.wait(logs=True, log_sink=lambda line: click.echo(line))
+            return job.wait(logs=True, log_sink=lambda line: echo(line))
         return job.wait(logs=False)
     from rich.live import Live
 
@@ -189,7 +187,7 @@ def follow(provider: Any, name: str, out: Output, logs: bool = True) -> dict[str
 
 def print_summary(s: dict[str, Any]) -> None:
     price = f" at {usd(s['price_usd_hour'])}/h x {s['instance_count']}" if s["price_usd_hour"] else ""
-    click.echo(f"\n{s['job']} {s['state']} on {s['provider']}: {duration(s['duration_s'])} "
+    echo(f"\n{s['job']} {s['state']} on {s['provider']}: {duration(s['duration_s'])} "
                f"(billable {duration(s['billable_s'])}), cost {usd(s['cost_usd'])}{price}")
     if s["model_uri"]:
-        click.echo(f"model: {s['model_uri']}")
+        echo(f"model: {s['model_uri']}")

@@ -10,7 +10,7 @@ import json
 
 import click
 
-from cloudml.commands._common import FORMAT, echo_json, emit_rows, output
+from cloudml.commands._common import FORMAT, echo, echo_json, emit_rows, output
 from cloudml.runtime.secrets import MASK, is_secret_key
 
 
@@ -29,7 +29,7 @@ def show(fmt: str) -> None:
     rows = [{"section": section, "key": key, "value": MASK if is_secret_key(key) else value, "source": source}
             for section, values in sorted(settings.items()) for key, (value, source) in sorted(values.items())]
     if fmt == "json":  # values are masked above (echo_json would also mask the column named "key")
-        click.echo(json.dumps({"path": str(cfg.config_path()), "settings": rows}, indent=2))
+        echo(json.dumps({"path": str(cfg.config_path()), "settings": rows}, indent=2))
         return
     emit_rows(rows, [("section", "section"), ("key", "key"), ("value", "value"), ("source", "source")], fmt,
               f"Settings ({cfg.config_path()})", f"no settings yet ({cfg.config_path()}); e.g. "
@@ -49,7 +49,7 @@ def set_(ctx: click.Context, key: str, value: str) -> None:
     if out.json:
         echo_json({"key": key, "path": str(path)})
     elif out.chatty:
-        click.echo(f"set {key} = {MASK if is_secret_key(key.partition('.')[2]) else value} in {path}")
+        echo(f"set {key} = {MASK if is_secret_key(key.partition('.')[2]) else value} in {path}")
 
 
 @config.command()
@@ -64,7 +64,7 @@ def unset(ctx: click.Context, key: str) -> None:
     if out.json:
         echo_json({"key": key, "removed": removed})
     elif out.chatty:
-        click.echo(f"removed {key}" if removed else f"{key} was not set")
+        echo(f"removed {key}" if removed else f"{key} was not set")
 
 
 @config.command()
@@ -72,4 +72,4 @@ def path() -> None:
     """Print the settings file's path."""
     from cloudml import config as cfg
 
-    click.echo(str(cfg.config_path()))
+    echo(str(cfg.config_path()))

@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from cloudml.commands._common import FORMAT, echo_json, output
+from cloudml.commands._common import FORMAT, echo, echo_json, output
 
 #: extra -> distributions it installs (kept equal to pyproject.toml by a test); alternatives that also satisfy one
 EXTRAS: dict[str, tuple[str, ...]] = {
@@ -132,9 +132,9 @@ def doctor(ctx: click.Context, fmt: str) -> None:
     if fmt == "json" or out.json:
         echo_json(report)
     elif fmt == "csv":
-        click.echo("extra,installed," + ",".join(["packages"]))
+        echo("extra,installed," + ",".join(["packages"]))
         for row in report["extras"]:
-            click.echo(f"{row['extra']},{row['installed']}," + " ".join(f"{k}={v or ''}" for k, v in row["packages"].items()))
+            echo(f"{row['extra']},{row['installed']}," + " ".join(f"{k}={v or ''}" for k, v in row["packages"].items()))
     else:
         _print(report)
     if report["problems"]:
@@ -143,19 +143,19 @@ def doctor(ctx: click.Context, fmt: str) -> None:
 
 def _print(report: dict[str, Any]) -> None:
     ok, bad = "ok ", "-- "
-    click.echo(f"cloudml {report['cloudml']} on Python {report['python']} ({report['executable']})")
-    click.echo(f"settings: {report['config_file']} (default provider: {report['default_provider']})")
-    click.echo("\nextras:")
+    echo(f"cloudml {report['cloudml']} on Python {report['python']} ({report['executable']})")
+    echo(f"settings: {report['config_file']} (default provider: {report['default_provider']})")
+    echo("\nextras:")
     for row in report["extras"]:
         packages = ", ".join(f"{d} {v}" if v else f"{d} missing" for d, v in row["packages"].items())
         tail = "" if row["installed"] else f"   -> {row['install']}"
-        click.echo(f"  {ok if row['installed'] else bad}{row['extra']:<11} {packages}{tail}")
-    click.echo("\ncredentials (values never shown):")
+        echo(f"  {ok if row['installed'] else bad}{row['extra']:<11} {packages}{tail}")
+    echo("\ncredentials (values never shown):")
     for provider, c in report["credentials"].items():
         if c["found"]:
-            click.echo(f"  {ok}{provider:<11} {'; '.join(c['found'])}")
+            echo(f"  {ok}{provider:<11} {'; '.join(c['found'])}")
         else:
-            click.echo(f"  {bad}{provider:<11} none found -> {c['hint']}")
-    click.echo("\nsettings problems:" if report["problems"] else "\nsettings: no problems found")
+            echo(f"  {bad}{provider:<11} none found -> {c['hint']}")
+    echo("\nsettings problems:" if report["problems"] else "\nsettings: no problems found")
     for problem in report["problems"]:
-        click.echo(f"  {bad}{problem}")
+        echo(f"  {bad}{problem}")

@@ -19,6 +19,7 @@ import click
 
 from cloudml.commands._common import (
     FORMAT,
+    echo,
     echo_json,
     emit_record,
     emit_rows,
@@ -27,6 +28,7 @@ from cloudml.commands._common import (
     parse_pairs,
     provider_options,
     resolve_provider,
+    stdout,
 )
 from cloudml.errors import ValidationError
 
@@ -66,16 +68,16 @@ def deploy(ctx: click.Context, job_name: str, provider: str | None, options: tup
     name = provider or config.default_provider()
     est = Estimator.attach(job_name, provider=name, provider_options=parse_pairs(options, "-C"))
     if out.chatty:
-        click.echo(f"deploying the model of {job_name} on {name} (waits until it is in service)")
+        echo(f"deploying the model of {job_name} on {name} (waits until it is in service)")
     endpoint = est.deploy(**kwargs)
     info = endpoint.describe()
     if out.json:
         echo_json(endpoint_record(info))
     elif out.quiet:
-        click.echo(info.name)
+        echo(info.name)
     else:
-        click.echo(f"endpoint {info.name} {info.state.value}" + (f" at {info.url}" if info.url else ""))
-        click.echo(f"  predict: cloudml endpoints predict {info.name} -p {name} '{{\"instances\": [[...]]}}'\n"
+        echo(f"endpoint {info.name} {info.state.value}" + (f" at {info.url}" if info.url else ""))
+        echo(f"  predict: cloudml endpoints predict {info.name} -p {name} '{{\"instances\": [[...]]}}'\n"
                    f"  delete:  cloudml endpoints delete {info.name} -p {name}")
 
 
@@ -135,14 +137,14 @@ def predict(name: str, data: str | None, provider: str | None, options: tuple[st
     answer = prov.invoke(name, body, content_type, accept)
     if accept == "application/json":
         try:
-            click.echo(json.dumps(json.loads(answer), indent=2))
+            echo(json.dumps(json.loads(answer), indent=2))
             return
         except ValueError:
             pass
     if sys.stdout.isatty() and accept not in ("application/json", "text/csv", "text/plain"):
-        click.echo(f"({len(answer)} bytes of {accept}; redirect to a file to keep them)")
+        echo(f"({len(answer)} bytes of {accept}; redirect to a file to keep them)")
         return
-    click.get_binary_stream("stdout").write(answer)
+    getattr(stdout(), "buffer", stdout()).write(answer)
 
 
 @endpoints.command()
@@ -156,6 +158,6 @@ def delete(ctx: click.Context, names: tuple[str, ...], provider: str | None, opt
     for name in names:
         prov.delete_endpoint(name)
         if out.chatty:
-            click.echo(f"deleted {name}")
+            echo(f"deleted {name}")
     if out.json:
         echo_json({"deleted": list(names)})

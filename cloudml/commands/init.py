@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from cloudml.commands._common import echo_json, output
+from cloudml.commands._common import echo, echo_json, output
 from cloudml.errors import ValidationError
 
 SKIP = ("__pycache__", ".pyc", ".DS_Store")
@@ -76,9 +76,9 @@ def init(ctx: click.Context, framework: str, directory: str, force: bool) -> Non
     if out.json:
         echo_json({"directory": str(dest), "files": written})
     elif out.quiet:
-        click.echo(str(dest))
+        echo(str(dest))
     else:
-        click.echo(f"created {dest}/: " + ", ".join(written))
+        echo(f"created {dest}/: " + ", ".join(written))
         if job_yaml.is_file():
-            click.echo(f"next:\n  cloudml train {job_yaml} --provider local        # train here, for real"
+            echo(f"next:\n  cloudml train {job_yaml} --provider local        # train here, for real"
                        f"\n  cloudml train {job_yaml} -p sagemaker --dry-run    # see what a cloud run would send")

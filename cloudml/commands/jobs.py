@@ -11,6 +11,7 @@ import click
 from cloudml.commands._common import (
     FORMAT,
     duration,
+    echo,
     echo_json,
     emit_record,
     emit_rows,
@@ -74,7 +75,7 @@ def logs(name: str, provider: str | None, options: tuple[str, ...], follow: bool
     info = prov.describe_job(name)  # NotFoundError before anything is printed
     poll = getattr(prov, "poll_interval", (1.0, 30.0))[0]
     for line in Job(prov, name).logs(follow=follow, poll=max(poll, 0.2)):
-        click.echo(mask_text(line, info.hyperparameters))
+        echo(mask_text(line, info.hyperparameters))
 
 
 @jobs.command()
@@ -91,7 +92,7 @@ def wait(ctx: click.Context, name: str, provider: str | None, options: tuple[str
     if out.json:
         echo_json(result)
     elif out.quiet:
-        click.echo(result["model_uri"] or name)
+        echo(result["model_uri"] or name)
     else:
         print_summary(result)
 
@@ -123,6 +124,6 @@ def stop(ctx: click.Context, name: str, provider: str | None, options: tuple[str
     if out.json:
         echo_json({"job": name, "state": state})
     elif out.quiet:
-        click.echo(state.value)
+        echo(state.value)
     else:
-        click.echo(message)
+        echo(message)

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from cloudml.commands._common import echo_json, masked, output, parse_pairs, provider_options, usd
+from cloudml.commands._common import echo, echo_json, masked, output, parse_pairs, provider_options, usd
 from cloudml.commands._watch import follow, print_summary, transfers
 
 
@@ -52,21 +52,21 @@ def train(ctx: click.Context, job_file: str, provider: str | None, options: tupl
         if out.json:
             echo_json({"job": name, "provider": prov.name, "state": handle.describe().state})
         elif out.quiet:
-            click.echo(name)
+            echo(name)
         else:
-            click.echo(f"submitted {name} on {prov.name}\n  follow: cloudml jobs logs -f {name} -p {prov.name}\n"
+            echo(f"submitted {name} on {prov.name}\n  follow: cloudml jobs logs -f {name} -p {prov.name}\n"
                        f"  wait:   cloudml jobs wait {name} -p {prov.name}")
         return
     if out.chatty:
-        click.echo(f"submitted {name} on {prov.name}; following its logs (Ctrl-C stops following, not the job)")
+        echo(f"submitted {name} on {prov.name}; following its logs (Ctrl-C stops following, not the job)")
     result = follow(prov, name, out)
     if out.json:
         echo_json(result)
     elif out.quiet:
-        click.echo(result["model_uri"] or name)
+        echo(result["model_uri"] or name)
     else:
         print_summary(result)
-        click.echo(f"deploy: cloudml deploy {name} -p {prov.name}")
+        echo(f"deploy: cloudml deploy {name} -p {prov.name}")
 
 
 def dry_run_plan(est: Any, job: Any, hours: float | None) -> dict[str, Any]:
@@ -125,12 +125,12 @@ def _dry_run(est: Any, job: Any, hours: float | None, as_json: bool) -> None:
                  f"{usd(offer['price_usd_hour'])}/h" + (" (derived price)" if offer["derived"] else ""))
     else:
         where = f"{plan['instance_type']} (no catalog price)"
-    click.echo(f"job       {plan['job_name']} on {plan['provider']}")
-    click.echo(f"offer     {where} x {plan['instance_count']}")
-    click.echo(f"estimate  {plan['estimated_hours']:.2f} h ({plan['hours_basis']}) -> "
+    echo(f"job       {plan['job_name']} on {plan['provider']}")
+    echo(f"offer     {where} x {plan['instance_count']}")
+    echo(f"estimate  {plan['estimated_hours']:.2f} h ({plan['hours_basis']}) -> "
                f"{usd(plan['estimated_cost_usd'])}")
     b = plan["bundle"]
-    click.echo(f"bundle    {b['name']} ({b['files']} files, {b['size']:,} bytes)")
-    click.echo("request   (what submit would send; secret-looking values masked)")
-    click.echo(json.dumps(masked(plan["request"]), indent=2, default=str))
-    click.echo("dry run: nothing was uploaded or submitted")
+    echo(f"bundle    {b['name']} ({b['files']} files, {b['size']:,} bytes)")
+    echo("request   (what submit would send; secret-looking values masked)")
+    echo(json.dumps(masked(plan["request"]), indent=2, default=str))
+    echo("dry run: nothing was uploaded or submitted")

@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 
-from cloudml import providers
-from tests.cli.helpers import PROJECTS, write_job
+from tests.cli.helpers import PROJECTS, configured_provider, write_job
 from tests.conformance.suite import Rig, write_regression_data
 
 
@@ -26,19 +25,8 @@ class CLIConformance:
     @pytest.fixture
     def provider(self, rig: Rig) -> Iterator[str]:
         """``rig.provider``, registered for the test as the provider class configured with the rig's options."""
-        base = providers.get_class(rig.provider)
-        options = dict(rig.options)
-
-        def __init__(self: Any, **given: Any) -> None:
-            base.__init__(self, **{**options, **given})
-
-        configured = type(base.__name__, (base,), {"__init__": __init__, "__module__": base.__module__})
-        saved = providers.registry[rig.provider]
-        providers.register_provider(rig.provider, configured, clobber=True)
-        try:
-            yield rig.provider
-        finally:
-            providers.register_provider(rig.provider, saved, clobber=True)
+        with configured_provider(rig.provider, rig.options) as name:
+            yield name
 
     def _job(self, rig: Rig, folder: Path, project: str, data: bool = False, **extra: Any) -> Path:
         spec = rig.estimator(project).spec  # what the rig pins (instance type, a framework version ...)

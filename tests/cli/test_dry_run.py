@@ -1,9 +1,22 @@
 """``cloudml train --dry-run``: prints the offer, the estimate and the exact request ``submit`` sends, sending nothing.
 
 Every provider whose class implements ``Provider.training_request`` is checked the same way: the request printed
-by ``--dry-run --json`` equals what the provider's ``submit`` really sent for the same job name (read back by the
-provider's rig). A provider joins by adding an entry to ``DRY_RUN_RIGS``: a function ``(tmp_path, pytest request)
--> DryRunRig`` (use ``request.getfixturevalue`` for its rig fixture).
+by ``--dry-run --json`` equals what the provider's ``submit`` really sent for the same job name (as its rig
+recorded it). A provider joins by adding an entry to ``DRY_RUN_RIGS``: a function ``(tmp_path, pytest request)
+-> DryRunRig`` (``request.getfixturevalue("<its rig fixture>")`` reaches its rig). For example, SageMaker:
+
+    def _sagemaker(tmp_path, request):
+        rig = request.getfixturevalue("sagemaker_rig")
+        def submitted(name):
+            return next(b for b in rig.sent("CreateTrainingJob") if b["TrainingJobName"] == name)
+        def normalize(req):   # the cloudml-created tag holds the submission time
+            return {**req, "Tags": [t for t in req["Tags"] if t["Key"] != "cloudml-created"]}
+        def finish(name):     # the rig's no-orphan check wants the job ended
+            Job(providers.get("sagemaker", **rig.provider_options()), name).wait(logs=False)
+        return DryRunRig("sagemaker", rig.provider_options(), submitted, normalize=normalize, finish=finish,
+                         job={"instance_type": "ml.m5.xlarge"})
+
+(checked against the SageMaker rig with a prototype ``training_request``: the requests are equal.)
 """
 
 from __future__ import annotations
@@ -18,23 +31,25 @@ from typing import Any
 import pytest
 
 from cloudml import providers
-from cloudml.commands._common import masked
+from cloudml.commands._common import jsonable, masked
 from cloudml.errors import NotFoundError
 from cloudml.providers.base import Provider
-from tests.cli.helpers import regression_job
+from tests.cli.helpers import configured_provider, regression_job
 
 
 @dataclass
 class DryRunRig:
     provider: str
-    options: dict[str, str]
+    options: dict[str, Any]
     #: job name -> the training request the provider's service received for it (as the rig saw it)
     submitted: Callable[[str], dict[str, Any]]
-    #: extra job YAML keys the provider needs (a pinned instance type, staged input URIs ...)
+    #: extra job YAML keys the provider needs (a pinned instance type, a framework version ...)
     job: dict[str, str] = field(default_factory=dict)
+    #: local folder -> the URI the job reads it from (``None``: the local path; the provider uploads it)
+    stage: Callable[[Path], str] | None = None
     #: drops or fixes values set at submission time (timestamps) on both sides before comparing
     normalize: Callable[[dict[str, Any]], dict[str, Any]] = lambda request: request
-    #: called after the submitted job was read, to let it finish or clean it up
+    #: called after the submitted request was read: let the job finish or clean it up
     finish: Callable[[str], None] = lambda name: None
 
 
@@ -74,22 +89,23 @@ def test_dry_run_request_equals_what_submit_sends(provider, cli, tmp_path, reque
         pytest.skip(f"{provider} does not implement training_request yet")
     rig = DRY_RUN_RIGS[provider](tmp_path, request)
     job_yaml = regression_job(tmp_path, **rig.job)
+    if rig.stage is not None:
+        job_yaml = regression_job(tmp_path, **{**rig.job, "inputs": f"{{training: '{rig.stage(tmp_path / 'data')}'}}"})
     name = f"dry-run-{provider}-{int(time.time() * 1000) % 10**8}"
-    options = [arg for key, value in rig.options.items() for arg in ("-C", f"{key}={value}")]
-    common = [str(job_yaml), "--provider", provider, *options, "--set", f"job_name={name}"]
+    common = [str(job_yaml), "--provider", provider, "--set", f"job_name={name}"]
+    with configured_provider(provider, rig.options):
+        r = cli("--json", "train", *common, "--dry-run")
+        assert r.code == 0, r.stderr
+        plan = r.json
+        assert plan["job_name"] == name and plan["provider"] == provider
+        with pytest.raises(NotFoundError):  # nothing was submitted
+            providers.get(provider).describe_job(name)
 
-    r = cli("--json", "train", *common, "--dry-run")
-    assert r.code == 0, r.stderr
-    plan = r.json
-    assert plan["job_name"] == name and plan["provider"] == provider
-    with pytest.raises(NotFoundError):  # nothing was submitted
-        providers.get(provider, **rig.options).describe_job(name)
-
-    r = cli("--json", "train", *common, "--detach")
-    assert r.code == 0, r.stderr
-    sent = rig.submitted(name)
-    rig.finish(name)
-    assert rig.normalize(plan["request"]) == rig.normalize(masked(json.loads(json.dumps(sent))))
+        r = cli("--json", "train", *common, "--detach")
+        assert r.code == 0, r.stderr
+        sent = rig.submitted(name)
+        rig.finish(name)
+    assert rig.normalize(plan["request"]) == rig.normalize(masked(jsonable(sent)))
 
 
 def test_local_dry_run_shows_offer_estimate_and_request(cli, tmp_path):
@@ -133,8 +149,9 @@ def test_dry_run_on_a_cloud_provider_prices_the_planned_offer(cli, tmp_path):
     if name not in providers.available():
         pytest.skip("sagemaker provider not in this build")
     job_yaml = regression_job(tmp_path, provider=name)
-    r = cli("--json", "train", str(job_yaml), "-C", "bucket=b", "-C", "role_arn=arn:aws:iam::123456789012:role/R",
-            "-C", "region=us-east-1", "--set", "resources.max_total_usd=5", "--set", "inputs.training=s3://b/data/",
+    r = cli("--json", "train", str(job_yaml), "-C", "bucket=my-bucket", "-C", "role_arn=arn:aws:iam::123456789012:role/R",
+            "-C", "region=us-east-1", "--set", "resources.max_total_usd=5", "--set", "max_run_seconds=3600",
+            "--set", "inputs.training=s3://my-bucket/data/",
             "--dry-run")
     if not _implements_training_request(name):
         assert r.code == 1 and "cannot show its training request" in r.stderr

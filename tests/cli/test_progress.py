@@ -63,3 +63,15 @@ def test_copy_file_reports_every_byte(tmp_path):
         progress.copy_file(str(src), str(tmp_path / "dst.bin"), "copy", chunk=1024 * 1024)
     assert (tmp_path / "dst.bin").read_bytes() == src.read_bytes()
     assert [e[2] for e in rec.events if e[0] == "update"] == [1048576, 2097152, 3145728, 3145733]
+
+
+def test_printed_requests_mask_secrets_but_keep_labels():
+    from cloudml.commands._common import masked
+
+    request = {"Tags": [{"Key": "team", "Value": "ml"}, {"Key": "api_token", "Value": "t0k3n"}],
+               "Environment": {"DB_PASSWORD": "pw", "MODE": "fast"}, "key": "sagemaker.bucket",
+               "env": [{"name": "CLIENT_SECRET", "value": "s"}, {"name": "LEVEL", "value": "3"}]}
+    assert masked(request) == {
+        "Tags": [{"Key": "team", "Value": "ml"}, {"Key": "api_token", "Value": "****"}],
+        "Environment": {"DB_PASSWORD": "****", "MODE": "fast"}, "key": "sagemaker.bucket",
+        "env": [{"name": "CLIENT_SECRET", "value": "****"}, {"name": "LEVEL", "value": "3"}]}
