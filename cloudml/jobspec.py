@@ -128,8 +128,8 @@ def _check(value: Any, kind: Any, path: tuple[str, ...], where: Any, raw: Any = 
         for key, item in value.items():
             if str(key) not in kind:
                 close = suggestion(str(key), list(kind))
-                fix = f"did you mean {close}?" if close else "known keys: " + ", ".join(kind)
-                raise ValidationError(where((*path, str(key))), "unknown key", fix)
+                hint = f"did you mean {close}?" if close else "known keys: " + ", ".join(kind)
+                raise ValidationError(where((*path, str(key))), "unknown key", hint)
             out[str(key)] = _check(item, kind[str(key)], (*path, str(key)), where, raw)
         return out
     ok = {
@@ -143,7 +143,7 @@ def _check(value: Any, kind: Any, path: tuple[str, ...], where: Any, raw: Any = 
         "inputs": lambda v: isinstance(v, str) or (isinstance(v, Mapping) and all(isinstance(x, str) for x in v.values())),
     }[kind](value)
     if not ok:
-        fix = None
+        fix: str | None = None
         if kind == "str" and isinstance(value, (int, float)) and not isinstance(value, bool):
             text = raw(path) or str(value)
             fix = f"quote it: {path[-1]}: \"{text}\" (unquoted, YAML reads {text} as the number {value})"
@@ -255,8 +255,8 @@ def parse(text: str, path: str | os.PathLike[str] = "job.yaml", sets: Sequence[s
         data = _load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}" if mark is not None else str(file)
-        raise ValidationError(where, f"not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+        location = f"{file}:{mark.line + 1}" if mark is not None else str(file)
+        raise ValidationError(location, f"not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
     if data is None:
         data = {}
     if not isinstance(data, Mapping):

@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from cloudml.commands._common import FORMAT, echo, echo_json, output
+from cloudml.commands._common import echo, echo_json, output
 
 #: extra -> distributions it installs (kept equal to pyproject.toml by a test); alternatives that also satisfy one
 EXTRAS: dict[str, tuple[str, ...]] = {
@@ -112,7 +112,8 @@ def config_problems() -> list[str]:
 
 
 @click.command()
-@FORMAT
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="Output format (--json on the group sets json).")
 @click.pass_context
 def doctor(ctx: click.Context, fmt: str) -> None:
     """Installed extras and SDK versions, credentials that would be used (never shown), settings problems."""
@@ -124,17 +125,13 @@ def doctor(ctx: click.Context, fmt: str) -> None:
         default = config.default_provider()
     except ConfigurationError:  # reported under problems
         default = "unknown (settings file unreadable)"
-    report = {
+    report: dict[str, Any] = {
         "cloudml": __version__, "python": platform.python_version(), "executable": sys.executable,
         "config_file": str(config.config_path()), "default_provider": default,
         "extras": extras(), "credentials": credentials(), "problems": config_problems(),
     }
     if fmt == "json" or out.json:
         echo_json(report)
-    elif fmt == "csv":
-        echo("extra,installed," + ",".join(["packages"]))
-        for row in report["extras"]:
-            echo(f"{row['extra']},{row['installed']}," + " ".join(f"{k}={v or ''}" for k, v in row["packages"].items()))
     else:
         _print(report)
     if report["problems"]:

@@ -33,7 +33,7 @@ def available() -> list[str]:
 
 
 def _files(folder: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    out = []
+    out: list[tuple[str, Any]] = []
     for item in sorted(folder.iterdir(), key=lambda p: p.name):
         if any(item.name.endswith(s) or item.name == s for s in SKIP):
             continue

@@ -124,3 +124,29 @@ def test_commands_start_without_heavy_imports(args, tmp_path):
                             timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "LOADED:"
+
+
+def test_ctrl_c_stops_following_not_the_job(tmp_path):
+    import signal
+
+    from cloudml import providers
+
+    job_yaml = write_job(tmp_path, f"entry_point: train.py\nsource_dir: {PROJECTS / 'slow'}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "cloudml", "train", str(job_yaml)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env(), cwd=REPO)
+    seen = ""
+    deadline = time.monotonic() + 120
+    while "still working 1" not in seen:
+        assert time.monotonic() < deadline and proc.poll() is None, seen
+        if select.select([proc.stdout], [], [], 0.5)[0]:
+            seen += proc.stdout.readline()
+    name = re.search(r"submitted (\S+) on local", seen).group(1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert f"job {name} keeps running" in err and f"cloudml jobs wait {name}" in err and "Traceback" not in err
+    local = providers.get("local")
+    try:
+        assert local.describe_job(name).state.value == "Running"
+    finally:
+        local.stop_job(name)
