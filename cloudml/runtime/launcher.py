@@ -265,7 +265,9 @@ def command_for(job: dict[str, Any], python: str, script: str, env: dict[str, st
         return [python, script, *args]
     env["MASTER_ADDR"], env["MASTER_PORT"] = str(master), port
     return [python, "-m", "torch.distributed.run", f"--nnodes={nnodes}", f"--node_rank={node_rank}",
-            f"--nproc_per_node={nproc}", f"--master_addr={master}", f"--master_port={port}", script, *args]
+            f"--nproc_per_node={nproc}", f"--master_addr={master}", f"--master_port={port}",
+            # --tee: each rank's output is captured apart and printed as whole lines prefixed [defaultN]:
+            "--tee=3", script, *args]
 
 
 # -- requirements -------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from cloudml.errors import JobStoppedError, UnsupportedFeatureError, ValidationE
 from cloudml.providers.base import JobState
 from tests.conformance.suite import PROJECTS
 
-RANK_LINE = re.compile(r"^\[(algo-\d)\] rank (\d)/(\d) local_rank (\d) host (algo-\d) slope_target \d+ "
+RANK_LINE = re.compile(r"^\[(algo-\d)\] (?:\[default\d+\]:)?rank (\d)/(\d) local_rank (\d) host (algo-\d) slope_target \d+ "
                        r"weights (\[.*\]) checksum ([0-9a-f]+)$", re.M)
 
 
