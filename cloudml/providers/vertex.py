@@ -43,6 +43,7 @@ from cloudml.providers._vertex_machines import (
     tf_prediction_image,
     training_image,
 )
+from cloudml.providers._vertex_storage import tree_digest
 from cloudml.providers.base import EndpointInfo, EndpointState, Feature, JobInfo, JobState, Provider
 from cloudml.runtime.launcher import parse_argv
 from cloudml.spec import DeploySpec, TrainingSpec, make_job_name
@@ -190,6 +191,39 @@ class VertexProvider(Provider):
                                   "use a larger TPU machine (e.g. ct5lp-hightpu-8t) instead of more instances")
 
     # -- training -----------------------------------------------------------------------------------------------
+    def _job_body(self, spec: TrainingSpec, bundle: packaging.Bundle, channels: dict[str, str],
+                  created: int) -> dict[str, Any]:
+        """The CustomJob body for ``spec``: a pure function of its arguments and this provider's options."""
+        job_name = str(spec.job_name)
+        machine = self.machine_for(spec)
+        base = (spec.output_uri.rstrip("/") + f"/{job_name}/") if spec.output_uri else self._uri(
+            "jobs", job_name) + "/"
+        return req.custom_job(
+            spec, machine=machine, image_uri=self.image_for(spec, machine), code_uri=self._uri("code", bundle.name),
+            channels=channels, base_output_uri=base,
+            labels=req.labels(created, self.user_labels, spec.tags, cloudml_job=job_name),
+            service_account=self.service_account, network=self.network, kms_key_name=self.kms_key_name,
+        )
+
+    def _channel_uri(self, uri: str, upload: bool) -> str:
+        """A channel's gs:// URI; local data goes under ``data/<tree digest>/`` (uploaded only if ``upload``)."""
+        if uri.startswith("gs://"):
+            return uri
+        local = Path(uri.removeprefix("file://"))
+        if upload:
+            return self.clients.storage.put_tree(local, self._uri("data"))
+        return f"{self._uri('data').rstrip('/')}/{tree_digest(local)[:32]}/"
+
+    def training_request(self, spec: TrainingSpec, bundle: packaging.Bundle) -> dict[str, Any]:
+        """The CustomJob ``submit`` would create (``cloudml train --dry-run``); no network call, no upload."""
+        self.validate(spec)
+        if not spec.job_name:
+            raise ValidationError("job_name", "is required", "the Estimator sets it with make_job_name")
+        channels = {name: self._channel_uri(uri, upload=False) for name, uri in spec.channels.items()}
+        body = self._job_body(spec, bundle, channels, created=0)
+        body["labels"][req.CREATED_LABEL] = "<at submit>"
+        return body
+
     def submit(self, spec: TrainingSpec, bundle: packaging.Bundle) -> JobInfo:
         self.validate(spec)
         job_name = spec.job_name
@@ -200,22 +234,9 @@ class VertexProvider(Provider):
         if existing is not None:
             return self._job_info(existing)
         c = self.clients
-        code_uri = self._uri("code", bundle.name)
-        c.storage.put_file(bundle.path, code_uri)
-        channels = {}
-        for name, uri in spec.channels.items():
-            if uri.startswith("gs://"):
-                channels[name] = uri
-            else:
-                channels[name] = c.storage.put_tree(Path(uri.removeprefix("file://")), self._uri("data"))
-        base = (spec.output_uri.rstrip("/") + f"/{job_name}/") if spec.output_uri else self._uri(
-            "jobs", job_name) + "/"
-        body = req.custom_job(
-            spec, machine=machine, image_uri=self.image_for(spec, machine), code_uri=code_uri, channels=channels,
-            base_output_uri=base,
-            labels=req.labels(int(time.time()), self.user_labels, spec.tags, cloudml_job=job_name),
-            service_account=self.service_account, network=self.network, kms_key_name=self.kms_key_name,
-        )
+        c.storage.put_file(bundle.path, self._uri("code", bundle.name))
+        channels = {name: self._channel_uri(uri, upload=True) for name, uri in spec.channels.items()}
+        body = self._job_body(spec, bundle, channels, created=int(time.time()))
         job = c.create_custom_job(body, find=lambda: self._find_job(job_name), instance_type=machine.machine_type)
         self._job_names[job_name] = job.name
         return self._job_info(job)

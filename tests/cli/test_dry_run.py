@@ -35,6 +35,13 @@ from cloudml.commands._common import jsonable, masked
 from cloudml.errors import NotFoundError
 from cloudml.providers.base import Provider
 from tests.cli.helpers import configured_provider, regression_job
+from tests.rigs.vertex_fixtures import (  # noqa: F401  (fixtures)
+    _vertex_servers,
+    fake_vertex,
+    gcs_emulator,
+    vertex_options,
+    vertex_rig,
+)
 
 
 @dataclass
@@ -70,8 +77,38 @@ def _local(tmp_path: Path, request: Any) -> DryRunRig:
     return DryRunRig("local", {"root": str(root)}, submitted, finish=finish)
 
 
+def _vertex(tmp_path: Path, request: Any) -> DryRunRig:
+    rig = request.getfixturevalue("vertex_rig")
+    options = request.getfixturevalue("vertex_options")
+
+    def submitted(name: str) -> dict[str, Any]:
+        posts = [r.body for r in rig.calls("POST", r"/customJobs$") if r.body.get("displayName") == name]
+        assert len(posts) == 1, "exactly one CustomJob was created"
+        return posts[0]
+
+    def wire(value: Any) -> Any:  # proto JSON sends int64 as strings: compare numbers as numbers
+        if isinstance(value, dict):
+            return {k: wire(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [wire(v) for v in value]
+        return int(value) if isinstance(value, str) and value.isdigit() else value
+
+    def normalize(body: dict[str, Any]) -> dict[str, Any]:  # the cloudml-created label holds the submit time
+        labels = {k: v for k, v in body.get("labels", {}).items() if k != "cloudml-created"}
+        return wire({**body, "labels": labels})
+
+    def finish(name: str) -> None:
+        from cloudml.jobs import Job
+
+        Job(providers.get("vertex", **options), name).wait(timeout=120, logs=False)
+
+    return DryRunRig("vertex", options, submitted, normalize=normalize, finish=finish,
+                     job={"instance_type": "n1-standard-4"})
+
+
 DRY_RUN_RIGS: dict[str, Callable[[Path, Any], DryRunRig]] = {
     "local": _local,
+    "vertex": _vertex,
 }
 
 
