@@ -1,0 +1,637 @@
+"""The SageMaker rig: a moto server on 127.0.0.1 that behaves enough like AWS for cloudml's SageMaker provider,
+and runs what cloudml submits for real.
+
+boto3 talks HTTP to a ``ThreadedMotoServer`` whose WSGI app is wrapped by ``AwsEdge``, the test layer that adds
+what moto lacks (nothing here changes cloudml):
+
+* training jobs: moto marks a job ``Completed`` at once; the edge sets it ``InProgress`` and a ``JobRunner`` does
+  what the DLC does in script mode: it downloads ``sagemaker_submit_directory`` and the channels from (moto) S3,
+  lays out ``/opt/ml`` under a temp root per host (``input/data/<channel>``, ``input/config/resourceconfig.json``
+  with hosts ``algo-1..N``, ``hyperparameters.json`` as SageMaker writes it), runs the launcher with
+  ``tests/rigs/contract.py:run_bundle`` (one run per host, all on 127.0.0.1), then writes ``model.tar.gz`` to
+  ``{S3OutputPath}/{job}/output/``, syncs checkpoints, writes the output as CloudWatch log events to
+  ``/aws/sagemaker/TrainingJobs`` and sets the status, ``FailureReason`` (the failure file) and billable seconds in
+  moto's backend. Duplicate job names are refused as AWS does; ``StopTrainingJob`` (missing in moto) kills the run.
+  moto drops ``Environment`` from CreateTrainingJob; the edge stores it so DescribeTrainingJob returns it.
+* endpoints: ``CreateEndpoint`` leaves the endpoint ``Creating`` while an ``EndpointContainer`` downloads the
+  model's ``model.tar.gz`` and serves it with ``cloudml/runtime/serving.py`` in a subprocess (standing in for the
+  inference image); ``InvokeEndpoint`` is answered by that process, so predictions come from the trained model.
+* faults: ``fail(operation, code, status, times, after=False)`` answers the next requests of an operation with an
+  AWS error (before, or with ``after=True`` instead of the response once moto has acted on the request).
+* records: every request from cloudml (not the rig's own) with its service, operation and JSON body, and the bytes
+  uploaded to S3 per key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import io
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from moto.core.utils import utcnow
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+from cloudml.packaging import safe_extract, tar_dir
+from tests.rigs.contract import run_bundle
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/cloudml-rig"
+BUCKET = "cloudml-rig"
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RIG_HEADER = "x-cloudml-rig"
+_CREDENTIAL = re.compile(r"Credential=[^/]+/\d+/[^/]+/([^/]+)/aws4_request")
+_INVOKE = re.compile(r"^/endpoints/([^/]+)/invocations$")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fake_aws_env() -> dict[str, str]:
+    return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+
+
+@dataclass
+class Recorded:
+    service: str
+    operation: str
+    body: Any
+    path: str
+
+
+@dataclass
+class Fault:
+    operation: str
+    code: str
+    status: int
+    times: int
+    after: bool = False
+    message: str = ""
+
+
+def _sagemaker_backend() -> Any:
+    from moto.sagemaker.models import sagemaker_backends
+
+    return sagemaker_backends[ACCOUNT][REGION]
+
+
+# -- the edge in front of moto --------------------------------------------------------------------------------
+class AwsEdge:
+    """WSGI middleware: records, injects faults, and adds the behaviour moto lacks (see module docstring)."""
+
+    def __init__(self, app: Any, rig: SageMakerRig):
+        self.app = app
+        self.rig = rig
+
+    @staticmethod
+    def _read_body(environ: dict[str, Any]) -> bytes:
+        stream = environ["wsgi.input"]
+        if environ.get("wsgi.input_terminated") or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            body = stream.read()
+        else:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = stream.read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return body
+
+    @staticmethod
+    def identify(environ: dict[str, Any]) -> tuple[str, str]:
+        m = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+        service = m.group(1) if m else ""
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        path, method, query = environ.get("PATH_INFO", ""), environ["REQUEST_METHOD"], environ.get("QUERY_STRING", "")
+        if target:
+            return service, target.rsplit(".", 1)[-1]
+        if _INVOKE.match(path):
+            return "sagemaker-runtime", "InvokeEndpoint"
+        if service == "s3":
+            if method == "PUT":
+                return service, "UploadPart" if "partNumber=" in query else "PutObject"
+            if method == "POST":
+                return service, "CreateMultipartUpload" if "uploads" in query else "CompleteMultipartUpload"
+            return service, {"GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(method, method)
+        return service, f"{method} {path}"
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        body = self._read_body(environ)
+        if environ.get("PATH_INFO", "").startswith("/moto-api/reset"):
+            self.rig._clear()
+            return self.app(environ, start_response)
+        service, op = self.identify(environ)
+        internal = environ.get("HTTP_" + RIG_HEADER.upper().replace("-", "_")) == "1"
+        fault = None
+        if not internal:
+            self.rig._record(service, op, body, environ)
+            fault = self.rig._take_fault(op)
+            if fault and not fault.after:
+                return self._error(start_response, service, fault.status, fault.code, fault.message)
+        params = json.loads(body) if body and environ.get("HTTP_X_AMZ_TARGET") else {}
+        early = self.rig._before(op, params, environ, body)
+        if early is not None:
+            status, headers, payload = early
+        else:
+            status, headers, payload = self._forward(environ)
+            if status.startswith("200"):
+                self.rig._after(op, params)
+        if fault:
+            return self._error(start_response, service, fault.status, fault.code, fault.message)
+        start_response(status, headers)
+        return [payload]
+
+    def _forward(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            captured["status"], captured["headers"] = status, headers
+
+        result = self.app(environ, capture)
+        try:
+            payload = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        return captured["status"], captured["headers"], payload
+
+    @staticmethod
+    def _error(start_response: Any, service: str, status: int, code: str, message: str) -> list[bytes]:
+        reason = http.client.responses.get(status, "Error")
+        if service == "s3":
+            body = (f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
+                    f"<Message>{message}</Message></Error>").encode()
+            start_response(f"{status} {reason}", [("Content-Type", "application/xml"),
+                                                  ("Content-Length", str(len(body)))])
+            return [body]
+        body = json.dumps({"__type": code, "message": message or code}).encode()
+        start_response(f"{status} {reason}", [("Content-Type", "application/x-amz-json-1.1"),
+                                              ("x-amzn-ErrorType", code), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def json_response(status: int, payload: dict[str, Any], error: str | None = None) -> tuple[str, list, bytes]:
+    body = json.dumps(payload).encode()
+    headers = [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))]
+    if error:
+        headers.append(("x-amzn-ErrorType", error))
+    return f"{status} {http.client.responses.get(status, 'Error')}", headers, body
+
+
+# -- training jobs --------------------------------------------------------------------------------------------
+class JobRunner(threading.Thread):
+    """Runs one CreateTrainingJob request the way a SageMaker DLC in script mode would, host by host."""
+
+    def __init__(self, rig: SageMakerRig, request: dict[str, Any]):
+        super().__init__(daemon=True, name=f"job-{request['TrainingJobName']}")
+        self.rig = rig
+        self.request = request
+        self.name = request["TrainingJobName"]
+        self.root = Path(tempfile.mkdtemp(prefix=f"{self.name}-", dir=rig.workdir))
+        self.stop_requested = threading.Event()
+
+    def _set(self, **attrs: Any) -> None:
+        job = _sagemaker_backend().training_jobs.get(self.name)
+        if job is not None:
+            for key, value in attrs.items():
+                setattr(job, key, value)
+            job.last_modified_time = utcnow()
+
+    def stop(self) -> None:
+        self.stop_requested.set()
+        self._set(training_job_status="Stopping", secondary_status="Stopping")
+        self.rig.kill_processes_under(self.root)
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception as exc:  # the rig itself broke: fail the job visibly
+            self._set(training_job_status="Failed", secondary_status="Failed",
+                      failure_reason=f"RigError: {type(exc).__name__}: {exc}", training_end_time=utcnow())
+            raise
+
+    def _run(self) -> None:
+        req, s3 = self.request, self.rig.client("s3")
+        hosts = [f"algo-{i + 1}" for i in range(int(req["ResourceConfig"]["InstanceCount"]))]
+        hps = req.get("HyperParameters") or {}
+        self._set(secondary_status="Downloading", training_start_time=utcnow())
+        started = time.time()
+        roots = {h: self.root / h / "opt-ml" for h in hosts}
+        checkpoint_uri = (req.get("CheckpointConfig") or {}).get("S3Uri")
+        for host, root in roots.items():
+            for channel in req.get("InputDataConfig") or []:
+                uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+                self.rig.download_prefix(uri, root / "input" / "data" / channel["ChannelName"])
+            config = root / "input" / "config"
+            config.mkdir(parents=True, exist_ok=True)
+            (config / "resourceconfig.json").write_text(json.dumps(
+                {"current_host": host, "hosts": hosts, "network_interface_name": "eth0"}))
+            (config / "hyperparameters.json").write_text(json.dumps(hps))
+            (config / "inputdataconfig.json").write_text(json.dumps(
+                {c["ChannelName"]: {"TrainingInputMode": "File"} for c in req.get("InputDataConfig") or []}))
+            if checkpoint_uri:
+                self.rig.download_prefix(checkpoint_uri, root / "checkpoints")
+        bundle = self.root / "sourcedir.tar.gz"
+        submit = hps["sagemaker_submit_directory"]
+        if submit.startswith("s3://"):
+            bucket, key = submit[5:].split("/", 1)
+            s3.download_file(bucket, key, str(bundle))
+        else:   # network isolation: a path inside the container's /opt/ml
+            shutil.copy(roots[hosts[0]] / Path(submit).relative_to("/opt/ml"), bundle)
+        self._set(secondary_status="Training")
+        user_args: list[str] = []
+        for key, value in hps.items():
+            if not key.startswith("sagemaker_"):
+                user_args += [f"--{key}", value]
+        env = dict(req.get("Environment") or {})
+        env.update({"CLOUDML_MASTER_ADDR": "127.0.0.1", "CLOUDML_MASTER_PORT": str(free_port()),
+                    "CLOUDML_WORKER_ADDRS": ",".join(f"127.0.0.1:{free_port()}" for _ in hosts),
+                    "SM_HOSTS": json.dumps(hosts), "SAGEMAKER_REGION": REGION})
+        results: dict[str, Any] = {}
+
+        def run_host(host: str) -> None:
+            host_env = dict(env, SM_CURRENT_HOST=host)
+            results[host] = run_bundle(bundle, self.root / host / "work", env=host_env,
+                                       args=["--cloudml-root", str(roots[host]), *user_args],
+                                       timeout=req["StoppingCondition"]["MaxRuntimeInSeconds"])
+
+        threads = [threading.Thread(target=run_host, args=(h,), daemon=True) for h in hosts]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = max(1, math.ceil(time.time() - started))
+        self._set(secondary_status="Uploading")
+        stamp = int(started)
+        for host in hosts:
+            self.rig.put_log_lines(f"{self.name}/{host}-{stamp}", results[host].output.splitlines())
+        if checkpoint_uri:
+            for root in roots.values():
+                self.rig.upload_tree(root / "checkpoints", checkpoint_uri)
+        failed = [h for h in hosts if results[h].returncode != 0]
+        done = {"training_end_time": utcnow(), "training_time_in_seconds": elapsed,
+                "billable_time_in_seconds": elapsed * len(hosts)}
+        if self.stop_requested.is_set():
+            self._set(training_job_status="Stopped", secondary_status="Stopped", **done)
+        elif failed:
+            failure = roots[failed[0]] / "output" / "failure"
+            reason = failure.read_text().strip() if failure.is_file() else (
+                f"AlgorithmError: exit code {results[failed[0]].returncode}")
+            self._set(training_job_status="Failed", secondary_status="Failed", failure_reason=reason[:1024], **done)
+        else:
+            out = req["OutputDataConfig"]["S3OutputPath"].rstrip("/") + f"/{self.name}/output/"
+            root = roots[hosts[0]]
+            self.rig.upload_file(tar_dir(root / "model", self.root / "model.tar.gz"), out + "model.tar.gz")
+            if any((root / "output" / "data").rglob("*")):
+                self.rig.upload_file(tar_dir(root / "output" / "data", self.root / "output.tar.gz"),
+                                     out + "output.tar.gz")
+            self._set(training_job_status="Completed", secondary_status="Completed", **done)
+
+
+# -- endpoints ------------------------------------------------------------------------------------------------
+class EndpointContainer:
+    """The inference container of one endpoint: the model.tar.gz served by cloudml's serving adapter."""
+
+    def __init__(self, rig: SageMakerRig, endpoint: str):
+        self.rig = rig
+        self.endpoint = endpoint
+        self.root = Path(tempfile.mkdtemp(prefix=f"endpoint-{endpoint}-", dir=rig.workdir))
+        self.proc: subprocess.Popen[str] | None = None
+        self.port: int | None = None
+        self.thread = threading.Thread(target=self._start, daemon=True)
+        self.thread.start()
+
+    def _set(self, **attrs: Any) -> None:
+        endpoint = _sagemaker_backend().endpoints.get(self.endpoint)
+        if endpoint is not None:
+            for key, value in attrs.items():
+                setattr(endpoint, key, value)
+            endpoint.last_modified_time = utcnow()
+
+    def _start(self) -> None:
+        try:
+            sm = self.rig.client("sagemaker")
+            config_name = sm.describe_endpoint(EndpointName=self.endpoint)["EndpointConfigName"]
+            variant = sm.describe_endpoint_config(EndpointConfigName=config_name)["ProductionVariants"][0]
+            container = sm.describe_model(ModelName=variant["ModelName"])["PrimaryContainer"]
+            env = container.get("Environment") or {}
+            bucket, key = container["ModelDataUrl"][5:].split("/", 1)
+            archive = self.root / "model.tar.gz"
+            self.rig.client("s3").download_file(bucket, key, str(archive))
+            model_dir = self.root / "opt-ml" / "model"
+            safe_extract(archive, model_dir)
+            cmd = [sys.executable, "-m", "cloudml.runtime.serving", "--model-dir", str(model_dir),
+                   "--code-dir", str(model_dir / "code"), "--entry", env.get("SAGEMAKER_PROGRAM", "inference.py")]
+            clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CLOUDML_"))}
+            clean.update(env, PYTHONPATH=str(REPO_ROOT))
+            log = open(self.root / "container.log", "w")
+            self.proc = subprocess.Popen(cmd, cwd=self.root, env=clean, stdout=subprocess.PIPE, stderr=log, text=True)
+            assert self.proc.stdout is not None
+            line = self.proc.stdout.readline()
+            if not line:
+                self.proc.wait()
+                tail = (self.root / "container.log").read_text().strip().splitlines()[-5:]
+                raise RuntimeError("the model server exited: " + " | ".join(tail))
+            self.port = int(json.loads(line)["port"])
+            self._set(endpoint_status="InService")
+        except Exception as exc:
+            self._set(endpoint_status="Failed", failure_reason=f"{type(exc).__name__}: {exc}"[:1024])
+
+    def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[int, str, bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            conn.request("POST", "/invocations", body=body, headers={"Content-Type": content_type, "Accept": accept})
+            resp = conn.getresponse()
+            return resp.status, resp.getheader("Content-Type", "application/json"), resp.read()
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# -- the rig --------------------------------------------------------------------------------------------------
+class _EdgeServer(ThreadedMotoServer):
+    """moto's threaded server with ``AwsEdge`` around its WSGI app."""
+
+    def __init__(self, rig: SageMakerRig):
+        super().__init__(ip_address="127.0.0.1", port=0, verbose=False)
+        self.rig = rig
+
+    def _server_entry(self) -> None:
+        app = AwsEdge(DomainDispatcherApplication(create_backend_app), self.rig)
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+@dataclass
+class SageMakerRig:
+    workdir: Path
+    requests: list[Recorded] = field(default_factory=list)
+    uploaded: dict[str, int] = field(default_factory=dict)     # S3 key -> bytes received from cloudml
+    faults: list[Fault] = field(default_factory=list)
+    jobs: dict[str, JobRunner] = field(default_factory=dict)
+    containers: dict[str, EndpointContainer] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._server = _EdgeServer(self)
+        self._clients: dict[str, Any] = {}
+        self.url = ""
+
+    # lifecycle
+    def start(self) -> SageMakerRig:
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.url = f"http://{host}:{port}"
+        return self
+
+    def stop(self) -> None:
+        self._clear()
+        self._server.stop()
+
+    def reset(self) -> None:
+        """Forget every AWS resource and every record (``POST /moto-api/reset``), then make the bucket."""
+        conn = http.client.HTTPConnection(self.url[len("http://"):].split(":")[0], int(self.url.rsplit(":", 1)[1]))
+        conn.request("POST", "/moto-api/reset")
+        conn.getresponse().read()
+        conn.close()
+        self.client("s3").create_bucket(Bucket=BUCKET)
+
+    def _clear(self) -> None:
+        for runner in list(self.jobs.values()):
+            runner.stop_requested.set()
+            self.kill_processes_under(runner.root)
+        for runner in list(self.jobs.values()):
+            runner.join(30)
+        for container in list(self.containers.values()):
+            container.stop()
+        with self._lock:
+            self.jobs.clear()
+            self.containers.clear()
+            self.requests.clear()
+            self.uploaded.clear()
+            self.faults.clear()
+
+    def provider_options(self, **overrides: Any) -> dict[str, Any]:
+        options = {"region": REGION, "role_arn": ROLE_ARN, "bucket": BUCKET, "endpoint_url": self.url,
+                   "poll_interval": 0.1, "max_poll_interval": 0.5, "deploy_timeout": 120}
+        options.update(overrides)
+        return options
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for the rig's own calls (not recorded, never faulted)."""
+        if service not in self._clients:
+            import boto3
+            from botocore.config import Config
+
+            client = boto3.session.Session(**{k.lower(): v for k, v in fake_aws_env().items()
+                                              if k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
+                                           region_name=REGION).client(
+                service, endpoint_url=self.url, config=Config(s3={"addressing_style": "path"}))
+
+            def mark(request: Any, **_: Any) -> None:
+                request.headers[RIG_HEADER] = "1"
+
+            client.meta.events.register("before-send.*", mark)
+            self._clients[service] = client
+        return self._clients[service]
+
+    # faults and records
+    def fail(self, operation: str, code: str = "ThrottlingException", status: int = 400, times: int = 1,
+             after: bool = False, message: str = "") -> None:
+        with self._lock:
+            self.faults.append(Fault(operation, code, status, times, after, message or f"injected {code}"))
+
+    def _take_fault(self, op: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.operation == op and fault.times > 0:
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def _record(self, service: str, op: str, body: bytes, environ: dict[str, Any]) -> None:
+        parsed: Any = body
+        if environ.get("HTTP_X_AMZ_TARGET") and body:
+            parsed = json.loads(body)
+        with self._lock:
+            self.requests.append(Recorded(service, op, parsed, environ.get("PATH_INFO", "")))
+            if op in ("PutObject", "UploadPart"):
+                key = environ.get("PATH_INFO", "").lstrip("/")
+                self.uploaded[key] = self.uploaded.get(key, 0) + len(body)
+
+    def sent(self, operation: str) -> list[Any]:
+        """The bodies of every ``operation`` request cloudml sent."""
+        return [r.body for r in self.requests if r.operation == operation]
+
+    # behaviour moto lacks
+    def _before(self, op: str, params: dict[str, Any], environ: dict[str, Any], body: bytes) -> Any:
+        backend = _sagemaker_backend()
+        if op == "CreateTrainingJob" and params.get("TrainingJobName") in backend.training_jobs:
+            name = params["TrainingJobName"]
+            return json_response(400, {"__type": "ResourceInUse", "message": f"Training job names must be unique "
+                                       f"within an AWS account and region, and a training job with this name "
+                                       f"already exists (arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/{name})"},
+                                 "ResourceInUse")
+        if op == "StopTrainingJob":
+            job = backend.training_jobs.get(params.get("TrainingJobName"))
+            if job is None:
+                return json_response(400, {"__type": "ValidationException",
+                                           "message": "Requested resource not found."}, "ValidationException")
+            if job.training_job_status != "InProgress":
+                return json_response(400, {"__type": "ValidationException", "message": "The request was rejected "
+                                           f"because the training job is in status {job.training_job_status}."},
+                                     "ValidationException")
+            self.jobs[job.training_job_name].stop()
+            return json_response(200, {})
+        if op == "InvokeEndpoint":
+            name = _INVOKE.match(environ["PATH_INFO"]).group(1)  # type: ignore[union-attr]
+            endpoint, container = backend.endpoints.get(name), self.containers.get(name)
+            if endpoint is None or container is None or endpoint.endpoint_status != "InService":
+                return json_response(400, {"__type": "ValidationError",
+                                           "message": f"Endpoint {name} of account {ACCOUNT} not found."},
+                                     "ValidationError")
+            status, ctype, payload = container.invoke(body, environ.get("CONTENT_TYPE", "application/json"),
+                                                      environ.get("HTTP_ACCEPT", "application/json"))
+            if status != 200:
+                text = payload.decode(errors="replace")
+                return json_response(424, {"ErrorCode": "CLIENT_ERROR_FROM_MODEL" if status < 500 else
+                                           "SERVER_ERROR_FROM_MODEL", "OriginalStatusCode": status,
+                                           "OriginalMessage": text, "Message": f"Received client error ({status}) "
+                                           f"from primary with message \"{text}\"."}, "ModelError")
+            headers = [("Content-Type", ctype), ("Content-Length", str(len(payload))),
+                       ("x-Amzn-Invoked-Production-Variant", "AllTraffic")]
+            return "200 OK", headers, payload
+        return None
+
+    def _after(self, op: str, params: dict[str, Any]) -> None:
+        if op == "CreateTrainingJob":
+            name = params["TrainingJobName"]
+            runner = JobRunner(self, params)
+            self.jobs[name] = runner
+            runner._set(training_job_status="InProgress", secondary_status="Starting",
+                        environment=params.get("Environment") or {}, training_end_time=None)
+            runner.start()
+        elif op == "CreateEndpoint":
+            name = params["EndpointName"]
+            backend = _sagemaker_backend()
+            backend.endpoints[name].endpoint_status = "Creating"
+            self.containers[name] = EndpointContainer(self, name)
+        elif op == "DeleteEndpoint":
+            container = self.containers.pop(params.get("EndpointName"), None)
+            if container:
+                container.stop()
+
+    # S3 and logs helpers for the runners
+    def download_prefix(self, uri: str, dest: Path) -> None:
+        bucket, _, prefix = uri[len("s3://"):].partition("/")
+        s3 = self.client("s3")
+        dest.mkdir(parents=True, exist_ok=True)
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                rel = obj["Key"][len(prefix):].lstrip("/") or obj["Key"].rsplit("/", 1)[-1]
+                target = dest / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(bucket, obj["Key"], str(target))
+
+    def upload_file(self, path: Path, uri: str) -> None:
+        bucket, _, key = uri[len("s3://"):].partition("/")
+        self.client("s3").upload_file(str(path), bucket, key)
+
+    def upload_tree(self, root: Path, uri: str) -> None:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                self.upload_file(path, uri.rstrip("/") + "/" + path.relative_to(root).as_posix())
+
+    def put_log_lines(self, stream: str, lines: list[str]) -> None:
+        logs = self.client("logs")
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(logGroupName=LOG_GROUP)
+        logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+        now = int(time.time() * 1000)
+        events = [{"timestamp": now, "message": line or " "} for line in lines]
+        for i in range(0, len(events), 5000):
+            logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=events[i:i + 5000])
+
+    @staticmethod
+    def kill_processes_under(root: Path) -> None:
+        """SIGTERM, then SIGKILL, every descendant of this process whose working directory is under ``root``."""
+        me = os.getpid()
+
+        def descends(pid: int) -> bool:
+            for _ in range(64):
+                try:
+                    stat = Path(f"/proc/{pid}/stat").read_text()
+                except OSError:
+                    return False
+                pid = int(stat.rsplit(")", 1)[1].split()[1])
+                if pid == me:
+                    return True
+                if pid <= 1:
+                    return False
+            return False
+
+        def victims() -> list[int]:
+            found = []
+            for entry in Path("/proc").iterdir():
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    cwd = os.readlink(entry / "cwd")
+                except OSError:
+                    continue
+                if cwd.startswith(str(root)) and descends(int(entry.name)):
+                    found.append(int(entry.name))
+            return found
+
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            pids = victims()
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+            deadline = time.time() + 5
+            while pids and time.time() < deadline:
+                pids = [p for p in pids if Path(f"/proc/{p}").exists() and
+                        "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]]
+                time.sleep(0.05)
+            if not pids:
+                return
+
+    # the final orphan check
+    def leftovers(self) -> dict[str, list[str]]:
+        backend = _sagemaker_backend()
+        return {
+            "endpoints": sorted(backend.endpoints),
+            "endpoint_configs": sorted(backend.endpoint_configs),
+            "models": sorted(backend._models),
+            "running_jobs": sorted(n for n, j in backend.training_jobs.items()
+                                   if j.training_job_status in ("InProgress", "Stopping")),
+        }
