@@ -270,12 +270,14 @@ def _host_site_paths() -> list[str]:
     return [p for p in sys.path if p and os.path.isdir(p) and ("site-packages" in p or "dist-packages" in p)]
 
 
-def prepare_python(code_dir: str, log) -> str:
-    """Install ``requirements.txt`` (if any) and return the interpreter that runs the user's script."""
+def prepare_python(code_dir: str, log, cache: str | None = None) -> str:
+    """Install ``requirements.txt`` (if any) and return the interpreter that runs the user's script.
+    With a ``cache`` folder (``CLOUDML_VENV_CACHE``) the install goes into a virtualenv there, never into
+    this interpreter's environment."""
     req = os.path.join(code_dir, "requirements.txt")
     if not os.path.isfile(req):
         return sys.executable
-    cache = os.environ.get("CLOUDML_VENV_CACHE")
+    cache = cache or os.environ.get("CLOUDML_VENV_CACHE")
     if not cache:
         log(f"[cloudml] installing {req} into {sys.executable}")
         _pip(sys.executable, req, code_dir)
