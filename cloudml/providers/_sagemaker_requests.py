@@ -66,8 +66,8 @@ class SageMakerSettings:
     max_attempts: int = 5
     connect_timeout: float = 10.0
     read_timeout: float = 70.0
-    poll_interval: float = 15.0                # deploy(): first wait between DescribeEndpoint calls
-    max_poll_interval: float = 60.0
+    poll_interval: float = 5.0                 # first wait between Describe* calls (jobs and deploy)
+    max_poll_interval: float = 30.0
     deploy_timeout: float = 3600.0
     scaling_target_invocations: float = 70.0   # target-tracking: invocations per instance per minute
 

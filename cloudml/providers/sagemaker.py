@@ -85,6 +85,11 @@ class SageMakerProvider(Provider):
         self.settings = rq.SageMakerSettings.from_options(options)
         self._clients: dict[str, Any] = {}
 
+    @property
+    def poll_interval(self) -> tuple[float, float]:
+        """(first, longest) wait between status polls, read by ``Job.wait``."""
+        return self.settings.poll_interval, self.settings.max_poll_interval
+
     # -- clients and errors ---------------------------------------------------------------------------------
     def _client(self, service: str) -> Any:
         if service not in self._clients:

@@ -268,29 +268,40 @@ class JobRunner(threading.Thread):
                     "CLOUDML_WORKER_ADDRS": ",".join(f"127.0.0.1:{free_port()}" for _ in hosts),
                     "SM_HOSTS": json.dumps(hosts), "SAGEMAKER_REGION": REGION})
         results: dict[str, Any] = {}
+        stamp = int(started)
+        streams = {h: LogStream(self.rig, f"{self.name}/{h}-{stamp}") for h in hosts}
+        timeout = req["StoppingCondition"]["MaxRuntimeInSeconds"]
 
         def run_host(host: str) -> None:
             host_env = dict(env, SM_CURRENT_HOST=host)
-            results[host] = run_bundle(bundle, self.root / host / "work", env=host_env,
-                                       args=["--cloudml-root", str(roots[host]), *user_args],
-                                       timeout=req["StoppingCondition"]["MaxRuntimeInSeconds"])
+            try:
+                results[host] = run_bundle(bundle, self.root / host / "work", env=host_env,
+                                           args=["--cloudml-root", str(roots[host]), *user_args],
+                                           timeout=timeout, on_line=streams[host].add)
+            except subprocess.TimeoutExpired:
+                results[host] = None
 
         threads = [threading.Thread(target=run_host, args=(h,), daemon=True) for h in hosts]
         for t in threads:
             t.start()
-        for t in threads:
-            t.join()
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(0.2)
+            for stream in streams.values():
+                stream.flush()
+        for stream in streams.values():
+            stream.flush()
         elapsed = max(1, math.ceil(time.time() - started))
         self._set(secondary_status="Uploading")
-        stamp = int(started)
-        for host in hosts:
-            self.rig.put_log_lines(f"{self.name}/{host}-{stamp}", results[host].output.splitlines())
         if checkpoint_uri:
             for root in roots.values():
                 self.rig.upload_tree(root / "checkpoints", checkpoint_uri)
-        failed = [h for h in hosts if results[h].returncode != 0]
         done = {"training_end_time": utcnow(), "training_time_in_seconds": elapsed,
                 "billable_time_in_seconds": elapsed * len(hosts)}
+        if any(results[h] is None for h in hosts):
+            self._set(training_job_status="Stopped", secondary_status="MaxRuntimeExceeded", **done)
+            return
+        failed = [h for h in hosts if results[h].returncode != 0]
         if self.stop_requested.is_set():
             self._set(training_job_status="Stopped", secondary_status="Stopped", **done)
         elif failed:
@@ -306,6 +317,32 @@ class JobRunner(threading.Thread):
                 self.rig.upload_file(tar_dir(root / "output" / "data", self.root / "output.tar.gz"),
                                      out + "output.tar.gz")
             self._set(training_job_status="Completed", secondary_status="Completed", **done)
+
+
+class LogStream:
+    """One CloudWatch log stream that a host's output lines are published to as they arrive."""
+
+    def __init__(self, rig: SageMakerRig, name: str):
+        self.rig, self.name = rig, name
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+        logs = rig.client("logs")
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(logGroupName=LOG_GROUP)
+        logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=name)
+
+    def add(self, line: str) -> None:
+        with self._lock:
+            self._lines.append(line)
+
+    def flush(self) -> None:
+        with self._lock:
+            lines, self._lines = self._lines, []
+        now = int(time.time() * 1000)
+        for i in range(0, len(lines), 5000):
+            self.rig.client("logs").put_log_events(
+                logGroupName=LOG_GROUP, logStreamName=self.name,
+                logEvents=[{"timestamp": now, "message": line or " "} for line in lines[i:i + 5000]])
 
 
 # -- endpoints ------------------------------------------------------------------------------------------------
@@ -570,16 +607,6 @@ class SageMakerRig:
         for path in sorted(root.rglob("*")):
             if path.is_file():
                 self.upload_file(path, uri.rstrip("/") + "/" + path.relative_to(root).as_posix())
-
-    def put_log_lines(self, stream: str, lines: list[str]) -> None:
-        logs = self.client("logs")
-        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-            logs.create_log_group(logGroupName=LOG_GROUP)
-        logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
-        now = int(time.time() * 1000)
-        events = [{"timestamp": now, "message": line or " "} for line in lines]
-        for i in range(0, len(events), 5000):
-            logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=events[i:i + 5000])
 
     @staticmethod
     def kill_processes_under(root: Path) -> None:
