@@ -297,7 +297,7 @@ class JobRunner(threading.Thread):
             for root in roots.values():
                 self.rig.upload_tree(root / "checkpoints", checkpoint_uri)
         done = {"training_end_time": utcnow(), "training_time_in_seconds": elapsed,
-                "billable_time_in_seconds": elapsed * len(hosts)}
+                "billable_time_in_seconds": elapsed}   # per instance, as AWS reports it
         if any(results[h] is None for h in hosts):
             self._set(training_job_status="Stopped", secondary_status="MaxRuntimeExceeded", **done)
             return
