@@ -141,7 +141,7 @@ class SageMakerProvider(Provider):
             return ConfigurationError(f"S3 bucket {self.settings.bucket!r} does not exist: create it or set "
                                       "provider_options bucket / CLOUDML_SAGEMAKER_BUCKET")
         lowered = msg.lower()
-        if code in NOT_FOUND_CODES or (code == "ValidationException" and (
+        if code in NOT_FOUND_CODES or (code in ("ValidationException", "ValidationError") and (
                 "could not find" in lowered or "not found" in lowered or "does not exist" in lowered)):
             return NotFoundError(f"{what}: {msg or code}")
         return CloudMLError(f"SageMaker {what} failed: {code}: {msg}")

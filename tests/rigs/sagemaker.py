@@ -34,6 +34,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -89,6 +90,8 @@ class Fault:
     times: int
     after: bool = False
     message: str = ""
+    delay: float = 0.0      # seconds to sleep after moto answered (a client read timeout)
+    reset: bool = False     # drop the TCP connection (RST) instead of answering
 
 
 def _sagemaker_backend() -> Any:
@@ -146,7 +149,9 @@ class AwsEdge:
         if not internal:
             self.rig._record(service, op, body, environ)
             fault = self.rig._take_fault(op)
-            if fault and not fault.after:
+            if fault and fault.reset and not fault.after:
+                return self._reset(environ)
+            if fault and not (fault.after or fault.delay):
                 return self._error(start_response, service, fault.status, fault.code, fault.message)
         params = json.loads(body) if body and environ.get("HTTP_X_AMZ_TARGET") else {}
         early = self.rig._before(op, params, environ, body)
@@ -156,10 +161,21 @@ class AwsEdge:
             status, headers, payload = self._forward(environ)
             if status.startswith("200"):
                 self.rig._after(op, params)
-        if fault:
+        if fault and fault.delay:
+            time.sleep(fault.delay)
+        elif fault and fault.reset:
+            return self._reset(environ)
+        elif fault:
             return self._error(start_response, service, fault.status, fault.code, fault.message)
         start_response(status, headers)
         return [payload]
+
+    @staticmethod
+    def _reset(environ: dict[str, Any]) -> list[bytes]:
+        sock = environ["werkzeug.socket"]
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+        return []
 
     def _forward(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
         captured: dict[str, Any] = {}
@@ -503,9 +519,13 @@ class SageMakerRig:
 
     # faults and records
     def fail(self, operation: str, code: str = "ThrottlingException", status: int = 400, times: int = 1,
-             after: bool = False, message: str = "") -> None:
+             after: bool = False, message: str = "", delay: float = 0.0, reset: bool = False) -> None:
+        """Answer the next ``times`` requests of ``operation`` with the AWS error ``code``/``status``; with
+        ``after`` once moto has acted on them; with ``delay`` late (moto acted, the answer comes ``delay`` s
+        later); with ``reset`` by dropping the connection (before moto, or after it with ``after``)."""
         with self._lock:
-            self.faults.append(Fault(operation, code, status, times, after, message or f"injected {code}"))
+            self.faults.append(Fault(operation, code, status, times, after, message or f"injected {code}", delay,
+                                     reset))
 
     def _take_fault(self, op: str) -> Fault | None:
         with self._lock:
