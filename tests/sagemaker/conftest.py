@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from tests.rigs.sagemaker import SageMakerRig, fake_aws_env
-
-PROJECTS = Path(__file__).parent / "projects"
 
 
 @pytest.fixture(scope="session")
@@ -35,9 +32,12 @@ def sagemaker_rig_session(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture
 def sagemaker_rig(sagemaker_rig_session: SageMakerRig):
+    """The rig, reset; after the test, nothing billable may remain that the test did not delete."""
     sagemaker_rig_session.reset()
     yield sagemaker_rig_session
+    left = {kind: names for kind, names in sagemaker_rig_session.leftovers().items() if names}
     sagemaker_rig_session._clear()
+    assert not left, f"the test left SageMaker resources behind: {left}"
 
 
 @pytest.fixture
@@ -47,6 +47,3 @@ def provider(sagemaker_rig: SageMakerRig):
     return SageMakerProvider(**sagemaker_rig.provider_options())
 
 
-@pytest.fixture
-def project() -> Path:
-    return PROJECTS / "torch_linear"

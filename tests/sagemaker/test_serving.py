@@ -155,3 +155,14 @@ def test_a_tensorflow_savedmodel_is_repacked_under_version_1(provider: SageMaker
     provider.download(uri, str(tmp_path / "repacked.tar.gz"))
     with tarfile.open(tmp_path / "repacked.tar.gz") as tar:
         assert sorted(tar.getnames()) == ["1/saved_model.pb", "1/variables/variables.index"]
+
+
+def test_a_create_endpoint_that_got_through_before_a_500_makes_one_endpoint(
+        provider: SageMakerProvider, sagemaker_rig: SageMakerRig, artifact: Path) -> None:
+    sagemaker_rig.fail("CreateEndpoint", "InternalFailure", 500, after=True)
+    sagemaker_rig.fail("CreateModel", "ThrottlingException", 400)
+    info = provider.deploy(deploy_spec(artifact))
+    assert info.state is EndpointState.IN_SERVICE
+    assert len(sagemaker_rig.sent("CreateEndpoint")) == 2 and [e.name for e in provider.list_endpoints()] == [
+        "reg-endpoint"]
+    provider.delete_endpoint("reg-endpoint")
