@@ -28,6 +28,7 @@ import contextlib
 import http.client
 import io
 import json
+import logging
 import math
 import os
 import re
@@ -461,6 +462,7 @@ class SageMakerRig:
 
     # lifecycle
     def start(self) -> SageMakerRig:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)   # no line per request in test output
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"

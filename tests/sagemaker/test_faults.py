@@ -15,7 +15,7 @@ from tests.conformance.suite import PROJECTS, write_regression_data
 from tests.rigs.sagemaker import SageMakerRig
 
 
-def estimator(rig: SageMakerRig, project: str = "regression", instance_type: str = "ml.m5.xlarge",
+def estimator(rig: SageMakerRig, project: str = "sm_style", instance_type: str = "ml.m5.xlarge",
               **options: Any) -> Estimator:
     return Estimator("train.py", PROJECTS / project, provider="sagemaker", instance_type=instance_type,
                      provider_options=rig.provider_options(**options), hyperparameters={"epochs": 2})
@@ -42,7 +42,7 @@ def test_throttling_5xx_and_resets_are_retried_and_the_job_completes(sagemaker_r
 def test_a_create_that_got_through_before_the_error_makes_one_job(sagemaker_rig: SageMakerRig) -> None:
     rig = sagemaker_rig
     rig.fail("CreateTrainingJob", "InternalFailure", 500, after=True)      # moto created it, the client saw 500
-    job = estimator(rig, "sm_style").fit({"training": str(write_regression_data(Path(rig.workdir) / "d1"))})
+    job = estimator(rig).fit({"training": str(write_regression_data(Path(rig.workdir) / "d1"))})
     assert job.state == JobState.COMPLETED
     assert len(rig.sent("CreateTrainingJob")) == 2 and training_jobs(rig) == [job.name] and len(rig.jobs) == 1
 
@@ -50,7 +50,7 @@ def test_a_create_that_got_through_before_the_error_makes_one_job(sagemaker_rig:
 def test_a_create_answered_after_the_read_timeout_makes_one_job(sagemaker_rig: SageMakerRig) -> None:
     rig = sagemaker_rig
     rig.fail("CreateTrainingJob", delay=2.5)
-    job = estimator(rig, "sm_style", read_timeout=1).fit(
+    job = estimator(rig, read_timeout=1).fit(
         {"training": str(write_regression_data(Path(rig.workdir) / "d2"))}, logs=False)
     assert job.state == JobState.COMPLETED
     assert len(rig.sent("CreateTrainingJob")) == 2 and training_jobs(rig) == [job.name]

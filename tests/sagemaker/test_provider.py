@@ -12,7 +12,7 @@ import pytest
 from cloudml import Estimator
 from cloudml.errors import ConfigurationError, NotFoundError, UnsupportedFeatureError, ValidationError
 from cloudml.providers.sagemaker import SageMakerProvider
-from tests.conformance.suite import PROJECTS
+from tests.conformance.suite import PROJECTS, write_regression_data
 from tests.rigs.sagemaker import SageMakerRig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,14 +61,15 @@ def test_unsupported_versions_and_features_are_refused_before_any_request(sagema
     assert sagemaker_rig.requests == []
 
 
-def test_stop_and_describe_of_unknown_or_finished_jobs(provider: SageMakerProvider, sagemaker_rig: SageMakerRig) -> None:
+def test_stop_and_describe_of_unknown_or_finished_jobs(provider: SageMakerProvider, sagemaker_rig: SageMakerRig,
+                                                       tmp_path: Path) -> None:
     with pytest.raises(NotFoundError):
         provider.describe_job("no-such-job")
     with pytest.raises(NotFoundError):
         provider.stop_job("no-such-job")
-    est = Estimator("train.py", PROJECTS / "allreduce", provider="sagemaker", instance_type="ml.m5.xlarge",
-                    provider_options=sagemaker_rig.provider_options(), instance_count=1)
-    job = est.fit(logs=False)
+    est = Estimator("train.py", PROJECTS / "sm_style", provider="sagemaker", instance_type="ml.m5.xlarge",
+                    provider_options=sagemaker_rig.provider_options(), hyperparameters={"epochs": 1})
+    job = est.fit(str(write_regression_data(tmp_path / "data")), logs=False)
     provider.stop_job(job.name)   # finished: a no-op
     assert provider.describe_job(job.name).state.value == "Completed"
     assert provider.read_logs("no-such-job") == ([], {})

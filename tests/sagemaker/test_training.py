@@ -22,7 +22,8 @@ def data(tmp_path: Path) -> Path:
     return write_regression_data(tmp_path / "data")
 
 
-def estimator(rig: SageMakerRig, project: str = "regression", **kwargs: Any) -> Estimator:
+def estimator(rig: SageMakerRig, project: str = "sm_style", **kwargs: Any) -> Estimator:
+    """``sm_style`` (no torch: quick) unless the test needs a model that trains."""
     kwargs.setdefault("instance_type", "ml.m5.xlarge")
     return Estimator("train.py", PROJECTS / project, provider="sagemaker", provider_options=rig.provider_options(),
                      **kwargs)
@@ -39,7 +40,7 @@ def without_created(request: dict[str, Any]) -> dict[str, Any]:
 
 def test_the_request_on_the_wire_is_the_builders_and_uses_what_was_uploaded(sagemaker_rig: SageMakerRig,
                                                                              data: Path) -> None:
-    est = estimator(sagemaker_rig, hyperparameters={"epochs": 2, "lr": 0.5}, environment={"MY_FLAG": "on"})
+    est = estimator(sagemaker_rig, hyperparameters={"epochs": 2}, environment={"MY_FLAG": "on"})
     job = est.fit({"training": str(data)}, logs=False)
     (sent,) = sagemaker_rig.sent("CreateTrainingJob")
     spec = dataclasses.replace(est.prepare({"training": str(data)}), job_name=job.name)
@@ -79,11 +80,11 @@ def test_managed_spot_checkpoints_go_through_s3_and_resume(sagemaker_rig: SageMa
                                                            capsys: Any) -> None:
     checkpoints = f"s3://{BUCKET}/checkpoints/run-1"
     spot = Resources(instance_type="ml.m5.xlarge", spot=True)
-    estimator(sagemaker_rig, resources=spot, instance_type=None, hyperparameters={"epochs": 3},
+    estimator(sagemaker_rig, "regression", resources=spot, instance_type=None, hyperparameters={"epochs": 3},
               checkpoint_uri=checkpoints).fit({"training": str(data)})
     assert objects(sagemaker_rig, "checkpoints/run-1/") == ["checkpoints/run-1/last.pt"]
     capsys.readouterr()
-    estimator(sagemaker_rig, resources=spot, instance_type=None, hyperparameters={"epochs": 5},
+    estimator(sagemaker_rig, "regression", resources=spot, instance_type=None, hyperparameters={"epochs": 5},
               checkpoint_uri=checkpoints).fit({"training": str(data)})
     out = capsys.readouterr().out
     assert "resumed from checkpoint at epoch 3" in out and "epoch 4 loss" in out and "epoch 2 loss" not in out
