@@ -40,7 +40,6 @@ from typing import Any
 
 from cloudml import packaging
 from cloudml.errors import (
-    CapacityError,
     CloudMLError,
     ConfigurationError,
     CredentialsError,
@@ -51,18 +50,11 @@ from cloudml.errors import (
     WaitTimeoutError,
 )
 from cloudml.providers import _sagemaker_requests as rq
+from cloudml.providers._sagemaker_config import SageMakerSettings, image_uri
 from cloudml.providers.base import EndpointInfo, EndpointState, Feature, JobInfo, Provider
 from cloudml.spec import local_path, make_job_name, uri_scheme
 
 log = logging.getLogger("cloudml.sagemaker")
-
-CREDENTIAL_CODES = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "InvalidClientTokenId",
-                    "UnrecognizedClientException", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken",
-                    "AccessDenied", "AccessDeniedException", "MissingAuthenticationToken"}
-NOT_FOUND_CODES = {"ResourceNotFound", "ResourceNotFoundException", "NoSuchKey", "404", "NotFound",
-                   "ObjectNotFoundException"}
-EXISTS_CODES = {"ResourceInUse", "ResourceInUseException"}
-
 
 def split_s3(uri: str) -> tuple[str, str]:
     if not uri.startswith("s3://"):
@@ -82,7 +74,7 @@ class SageMakerProvider(Provider):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.settings = rq.SageMakerSettings.from_options(options)
+        self.settings = SageMakerSettings.from_options(options)
         self._clients: dict[str, Any] = {}
 
     @property
@@ -119,7 +111,9 @@ class SageMakerProvider(Provider):
         try:
             yield
         except bx.ClientError as exc:
-            raise self._translate(exc, what, instance_type) from exc
+            err = exc.response.get("Error", {})
+            raise rq.translate_error(str(err.get("Code", "")), str(err.get("Message", "")), what,
+                                     instance_type=instance_type, bucket=self.settings.bucket) from exc
         except (bx.NoCredentialsError, bx.PartialCredentialsError) as exc:
             raise CredentialsError(f"no usable AWS credentials for {what}: {exc}. Set AWS_PROFILE, run "
                                    "'aws configure' / 'aws sso login', or export AWS_ACCESS_KEY_ID") from exc
@@ -128,30 +122,11 @@ class SageMakerProvider(Provider):
         except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError) as exc:
             raise CloudMLError(f"cannot reach AWS for {what} after retries: {exc}") from exc
 
-    def _translate(self, exc: Any, what: str, instance_type: str | None) -> CloudMLError:
-        err = exc.response.get("Error", {})
-        code, msg = str(err.get("Code", "")), str(err.get("Message", ""))
-        if code in CREDENTIAL_CODES:
-            hint = "they have expired: refresh them" if "xpired" in code + msg else "check them"
-            return CredentialsError(f"AWS refused the credentials for {what} ({code}: {msg}); {hint} "
-                                    "(aws sso login, a new session token, or AWS_PROFILE)")
-        if code == "ResourceLimitExceeded":
-            return CapacityError(self.name, instance_type or "this instance type", msg or code)
-        if code == "NoSuchBucket":
-            return ConfigurationError(f"S3 bucket {self.settings.bucket!r} does not exist: create it or set "
-                                      "provider_options bucket / CLOUDML_SAGEMAKER_BUCKET")
-        lowered = msg.lower()
-        if code in NOT_FOUND_CODES or (code in ("ValidationException", "ValidationError") and (
-                "could not find" in lowered or "not found" in lowered or "does not exist" in lowered)):
-            return NotFoundError(f"{what}: {msg or code}")
-        return CloudMLError(f"SageMaker {what} failed: {code}: {msg}")
-
     @staticmethod
     def _already_exists(exc: BaseException) -> bool:
         cause = exc.__cause__
         err = getattr(cause, "response", {}).get("Error", {}) if cause is not None else {}
-        text = str(err.get("Message", "")).lower()
-        return err.get("Code") in EXISTS_CODES or "already exist" in text or "must be unique" in text
+        return rq.already_exists(str(err.get("Code", "")), str(err.get("Message", "")))
 
     # -- validation -----------------------------------------------------------------------------------------
     def _region_settings(self, region: str | None) -> None:
@@ -356,7 +331,7 @@ class SageMakerProvider(Provider):
         self.settings.require()
         name = spec.endpoint_name or make_job_name("cloudml-endpoint")
         instance_type = rq.check_instance_type(spec.instance_type or rq.DEFAULT_DEPLOY_INSTANCE, "instance_type")
-        image = rq.image_uri(spec.framework, spec.framework_version, self.settings.region, instance_type, "inference")
+        image = image_uri(spec.framework, spec.framework_version, self.settings.region, instance_type, "inference")
         rq.check_tags({**self.settings.tags, **spec.tags})
         tags = dict(spec.tags)
         if spec.ttl_seconds:
@@ -395,8 +370,9 @@ class SageMakerProvider(Provider):
             if spec.max_replicas and spec.max_replicas > spec.min_replicas:
                 scaling = self._client("application-autoscaling")
                 with self._aws(f"autoscaling {name}"):
-                    scaling.register_scalable_target(
-                        **rq.scalable_target_request(name, spec.min_replicas, spec.max_replicas))
+                    scaling.register_scalable_target(**rq.scalable_target_request(
+                        name, self.settings, min_replicas=spec.min_replicas, max_replicas=spec.max_replicas,
+                        tags=tags, created=created_at))
                     created.append(("scaling target", "deregister", ""))
                     scaling.put_scaling_policy(
                         **rq.scaling_policy_request(name, self.settings.scaling_target_invocations))
@@ -412,8 +388,7 @@ class SageMakerProvider(Provider):
                 with self._aws(f"deleting {what} {name}"):
                     if delete == "deregister":
                         self._client("application-autoscaling").deregister_scalable_target(
-                            **{k: v for k, v in rq.scalable_target_request(name, 1, 1).items()
-                               if k in ("ServiceNamespace", "ResourceId", "ScalableDimension")})
+                            **rq.scalable_target_key(name))
                     else:
                         getattr(self._client("sagemaker"), delete)(**{key: name})
                 log.info("deploy failed: deleted %s %s", what, name)
@@ -496,9 +471,7 @@ class SageMakerProvider(Provider):
         with self._aws(f"autoscaling of {name}"):
             if scaling.describe_scalable_targets(ServiceNamespace="sagemaker",
                                                  ResourceIds=[rq.scaling_resource_id(name)]).get("ScalableTargets"):
-                scaling.deregister_scalable_target(ServiceNamespace="sagemaker",
-                                                   ResourceId=rq.scaling_resource_id(name),
-                                                   ScalableDimension=rq.SCALABLE_DIMENSION)
+                scaling.deregister_scalable_target(**rq.scalable_target_key(name))
         sm = self._client("sagemaker")
         with self._aws(f"deleting endpoint {name}"):
             if endpoint:

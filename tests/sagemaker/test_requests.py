@@ -17,14 +17,15 @@ from botocore.validate import ParamValidator
 
 from cloudml.errors import ConfigurationError, ValidationError
 from cloudml.providers import _sagemaker_requests as rq
+from cloudml.providers._sagemaker_config import SageMakerSettings, image_uri
 from cloudml.providers.base import EndpointState, JobState
 from cloudml.spec import Resources, SourceCode, TrainingSpec
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 CREATED = "2025-01-02T03:04:05Z"
 CODE = "s3://bucket-a/cloudml/code/" + "ab" * 32 + ".tar.gz"
-SETTINGS = rq.SageMakerSettings(region="us-east-1", role_arn="arn:aws:iam::111122223333:role/sm", bucket="bucket-a")
-SECURE = rq.SageMakerSettings(region="eu-west-1", role_arn="arn:aws:iam::111122223333:role/sm", bucket="bucket-a",
+SETTINGS = SageMakerSettings(region="us-east-1", role_arn="arn:aws:iam::111122223333:role/sm", bucket="bucket-a")
+SECURE = SageMakerSettings(region="eu-west-1", role_arn="arn:aws:iam::111122223333:role/sm", bucket="bucket-a",
                               prefix="teams/ml", kms_key_id="arn:aws:kms:eu-west-1:111122223333:key/k-1",
                               subnets=("subnet-1", "subnet-2"), security_group_ids=("sg-1",),
                               network_isolation=True, tags={"cost-center": "42"})
@@ -49,7 +50,7 @@ def spec(**kwargs: Any) -> TrainingSpec:
     return TrainingSpec(source=SourceCode("train.py", "."), job_name="train-20250102-030405-abcdef", **kwargs)
 
 
-def training(s: TrainingSpec, settings: rq.SageMakerSettings = SETTINGS, channels: dict | None = None) -> dict:
+def training(s: TrainingSpec, settings: SageMakerSettings = SETTINGS, channels: dict | None = None) -> dict:
     image = rq.validate_training(s, settings)
     request = rq.training_job_request(s, settings, image=image, code_uri=CODE,
                                       channels=channels if channels is not None else dict(s.channels), created=CREATED)
@@ -112,7 +113,7 @@ def test_unsupported_framework_version_lists_the_supported_ones() -> None:
     assert caught.value.field == "framework_version"
     assert "2.13" in caught.value.problem and "2.10" in str(caught.value.fix) and "2.5" in str(caught.value.fix)
     with pytest.raises(ValidationError) as caught:
-        rq.image_uri("pytorch", "2.8", "us-east-1", "ml.m5.xlarge", "inference")   # no 2.8 inference image
+        image_uri("pytorch", "2.8", "us-east-1", "ml.m5.xlarge", "inference")   # no 2.8 inference image
     assert "2.6" in str(caught.value.fix)
 
 
@@ -132,12 +133,12 @@ def test_bad_specs_are_refused_naming_the_field(bad: dict, field: str) -> None:
 
 def test_missing_settings_say_what_to_set() -> None:
     with pytest.raises(ConfigurationError) as caught:
-        rq.validate_training(spec(), rq.SageMakerSettings(region="us-east-1"))
+        rq.validate_training(spec(), SageMakerSettings(region="us-east-1"))
     text = str(caught.value)
     assert "role_arn" in text and "CLOUDML_SAGEMAKER_ROLE_ARN" in text
     assert "bucket" in text and "CLOUDML_SAGEMAKER_BUCKET" in text
     with pytest.raises(ConfigurationError, match="not an IAM role ARN"):
-        rq.SageMakerSettings(region="us-east-1", role_arn="my-role", bucket="b-1").require()
+        SageMakerSettings(region="us-east-1", role_arn="my-role", bucket="b-1").require()
 
 
 def test_settings_from_arguments_then_environment() -> None:
@@ -145,14 +146,14 @@ def test_settings_from_arguments_then_environment() -> None:
            "AWS_DEFAULT_REGION": "eu-west-1", "CLOUDML_SAGEMAKER_SUBNETS": "subnet-a, subnet-b",
            "CLOUDML_SAGEMAKER_TAGS": "team=ml,owner=me", "CLOUDML_SAGEMAKER_MAX_ATTEMPTS": "9",
            "CLOUDML_SAGEMAKER_NETWORK_ISOLATION": "true"}
-    s = rq.SageMakerSettings.from_options({"bucket": "arg-bucket"}, env)
+    s = SageMakerSettings.from_options({"bucket": "arg-bucket"}, env)
     assert s.bucket == "arg-bucket" and s.role_arn == "arn:aws:iam::1:role/r" and s.region == "eu-west-1"
     assert s.subnets == ("subnet-a", "subnet-b") and s.tags == {"team": "ml", "owner": "me"}
     assert s.max_attempts == 9 and s.network_isolation is True
     with pytest.raises(ValidationError, match="unknown SageMaker option"):
-        rq.SageMakerSettings.from_options({"bukket": "x"}, {})
+        SageMakerSettings.from_options({"bukket": "x"}, {})
     with pytest.raises(ValidationError, match="retry mode"):
-        rq.SageMakerSettings.from_options({"retry_mode": "forever"}, {})
+        SageMakerSettings.from_options({"retry_mode": "forever"}, {})
 
 
 def test_serving_requests() -> None:
@@ -162,7 +163,8 @@ def test_serving_requests() -> None:
     config = rq.endpoint_config_request("ep-1", SECURE, model_name="ep-1", instance_type="ml.m5.large",
                                         instance_count=2, tags={"team": "ml"}, created=CREATED)
     endpoint = rq.endpoint_request("ep-1", SECURE, config_name="ep-1", tags={"team": "ml"}, created=CREATED)
-    target = rq.scalable_target_request("ep-1", 2, 5)
+    target = rq.scalable_target_request("ep-1", SECURE, min_replicas=2, max_replicas=5, tags={"team": "ml"},
+                                        created=CREATED)
     policy = rq.scaling_policy_request("ep-1", 70.0)
     for op, request in (("CreateModel", model), ("CreateEndpointConfig", config), ("CreateEndpoint", endpoint)):
         assert_valid(op, request)
