@@ -58,7 +58,8 @@ def _run(fn: Callable[[], int | None]) -> None:
         click.echo(f"Error: {exc}", err=True)
         if exc.closest:
             click.echo("Closest offers and what they break:", err=True)
-            for p in exc.closest:
+            for p in exc.closest:  # Plan objects
+                assert isinstance(p, Plan)
                 price = f"${p.hourly_usd:,.2f}/h" + (f", ${p.total_usd:,.2f} total" if p.total_usd is not None else "")
                 click.echo(f"  {p.offer.label} ({price}): " + "; ".join(p.violations), err=True)
         sys.exit(3)
@@ -240,9 +241,9 @@ def plot(**o: Any) -> None:
         colours = {"sagemaker": "tab:orange", "vertex": "tab:blue", "azureml": "tab:green"}
         for provider, colour in colours.items():
             pts = [p for p in plans if p.offer.provider == provider and p.hours is not None]
-            ax.scatter([p.hours for p in pts], [p.total_usd for p in pts], c=colour, label=provider, alpha=0.8)
+            ax.scatter([p.hours or 0.0 for p in pts], [p.total_usd or 0.0 for p in pts], c=colour, label=provider, alpha=0.8)
         front = pareto_front(plans)
-        ax.plot([p.hours for p in front], [p.total_usd for p in front], "k--", lw=1, label="Pareto front")
+        ax.plot([p.hours or 0.0 for p in front], [p.total_usd or 0.0 for p in front], "k--", lw=1, label="Pareto front")
         for p in front:
             ax.annotate(p.offer.instance_type, (p.hours, p.total_usd), fontsize=7, xytext=(4, 4),
                         textcoords="offset points")

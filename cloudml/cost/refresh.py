@@ -27,6 +27,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from cloudml.cost import instances
 from cloudml.cost.catalog import (
@@ -213,7 +214,7 @@ def fetch_vertex(regions: Sequence[str], as_of: str, base_url: str | None = None
                 found = [(parts.get((region, capacity, c)), qty) for c, qty in needed]
                 if any(p is None for p, _ in found):
                     continue
-                gce = sum(p[0] * qty for p, qty in found)          # type: ignore[index]
+                gce = float(sum(p[0] * qty for p, qty in found))  # type: ignore[index, misc]
                 ids = ", ".join(f"{c} {p[1]}" for (c, _), (p, _) in zip(needed, found, strict=True))  # type: ignore[index]
                 offers.append(_offer("vertex", itype, region, shape, gce * VERTEX_PREMIUM, capacity,
                                      f"derived from GCP Cloud Billing Catalog {GCP_COMPUTE_SERVICE} skus ({ids})",
@@ -254,7 +255,7 @@ def fetch_azureml(regions: Sequence[str], as_of: str, base_url: str | None = Non
     return offers
 
 
-FETCHERS = {"sagemaker": fetch_sagemaker, "vertex": fetch_vertex, "azureml": fetch_azureml}
+FETCHERS: dict[str, Any] = {"sagemaker": fetch_sagemaker, "vertex": fetch_vertex, "azureml": fetch_azureml}
 
 
 def refresh(providers: Sequence[str], regions: Sequence[str] | None = None, out: str | os.PathLike[str] | None = None,

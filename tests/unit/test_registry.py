@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +71,20 @@ def test_capabilities_are_data_and_refusals_list_every_reason(tmp_path) -> None:
     text = str(caught.value)
     assert "spot" in text and "no spot market" in text and "GPU" in text
     assert Feature.SPOT in LocalProvider.unsupported and issubclass(LocalProvider, Provider)
+
+
+def test_entry_point_providers_are_discovered(tmp_path) -> None:
+    """A package that declares ``[cloudml.providers]`` in its entry points becomes a provider by name."""
+    (tmp_path / "nimbus_provider.py").write_text(
+        "from cloudml.providers.local import LocalProvider\n\nclass Nimbus(LocalProvider):\n    name = 'nimbus'\n")
+    dist = tmp_path / "nimbus_provider-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: nimbus-provider\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[cloudml.providers]\nnimbus = nimbus_provider:Nimbus\n")
+    code = ("import cloudml.providers as p; print('nimbus' in p.available(), type(p.get('nimbus', root='/tmp/n')).__name__)")
+    import os
+
+    repo = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), repo])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.split() == ["True", "Nimbus"]
