@@ -86,15 +86,17 @@ def test_create_training_job_spot_kms_vpc_isolation() -> None:
     assert {"Key": "cost-center", "Value": "42"} in request["Tags"]
 
 
-@pytest.mark.parametrize("framework, version, distribution", [("pytorch", "2.5", "ddp"),
-                                                              ("tensorflow", "2.16", "multi_worker_mirrored")])
-def test_four_nodes_of_eight_gpus(framework: str, version: str, distribution: str) -> None:
-    request = training(spec(framework=framework, framework_version=version, instance_count=4, processes_per_node=8,
+@pytest.mark.parametrize("framework, version, distribution, processes", [
+    ("pytorch", "2.5", "ddp", 8),                          # torchrun: 8 processes on each of 4 hosts
+    ("tensorflow", "2.16", "multi_worker_mirrored", None)])  # one worker per host drives its 8 GPUs
+def test_four_nodes_of_eight_gpus(framework: str, version: str, distribution: str, processes: int | None) -> None:
+    request = training(spec(framework=framework, framework_version=version, instance_count=4,
+                            processes_per_node=processes, distribution=distribution,
                             resources=Resources(instance_type="ml.p4d.24xlarge", accelerator="A100:8"),
                             checkpoint_uri="s3://ckpt/run-1/"))
     assert_snapshot(f"create_training_job_{framework}_4x8", request)
     assert request["ResourceConfig"]["InstanceCount"] == 4
-    assert request["Environment"]["CLOUDML_PROCESSES_PER_NODE"] == "8"
+    assert request["Environment"]["CLOUDML_PROCESSES_PER_NODE"] == str(processes or "auto")
     assert request["Environment"]["CLOUDML_DISTRIBUTION"] == distribution
     assert "-gpu-" in request["AlgorithmSpecification"]["TrainingImage"]
     assert request["CheckpointConfig"]["S3Uri"] == "s3://ckpt/run-1/"
