@@ -78,6 +78,11 @@ class SageMakerProvider(Provider):
         self._clients: dict[str, Any] = {}
 
     @property
+    def region(self) -> str | None:
+        """The region every request goes to (jobs, buckets and endpoints must all be in it)."""
+        return self.settings.region
+
+    @property
     def poll_interval(self) -> tuple[float, float]:
         """(first, longest) wait between status polls, read by ``Job.wait``."""
         return self.settings.poll_interval, self.settings.max_poll_interval
@@ -399,14 +404,15 @@ class SageMakerProvider(Provider):
         deadline = time.monotonic() + self.settings.deploy_timeout
         delay = self.settings.poll_interval
         while True:
-            info = self.describe_endpoint(name)
-            if info.state is EndpointState.IN_SERVICE:
-                return info
-            if info.state is EndpointState.FAILED:
-                raise EndpointError(f"endpoint {name} failed to start: {info.reason or 'no reason given'}")
+            desc = self._describe(f"endpoint {name}", "describe_endpoint", EndpointName=name) or {}
+            state = rq.ENDPOINT_STATES.get(desc.get("EndpointStatus", ""), EndpointState.CREATING)
+            if state is EndpointState.IN_SERVICE:
+                return self.describe_endpoint(name)
+            if state is EndpointState.FAILED:
+                raise EndpointError(f"endpoint {name} failed to start: {desc.get('FailureReason') or 'no reason'}")
             if time.monotonic() + delay > deadline:
                 raise WaitTimeoutError(f"endpoint {name} not in service after {self.settings.deploy_timeout:.0f}s "
-                                       f"(state {info.state.value})")
+                                       f"(state {state.value})")
             time.sleep(delay)
             delay = min(delay * 1.5, self.settings.max_poll_interval)
 

@@ -219,6 +219,7 @@ class SageMakerRig:
     requests: list[Recorded] = field(default_factory=list)
     uploaded: dict[str, int] = field(default_factory=dict)     # S3 key -> bytes received from cloudml
     faults: list[Fault] = field(default_factory=list)
+    spot_interruptions: list[str] = field(default_factory=list)
     jobs: dict[str, JobRunner] = field(default_factory=dict)
     containers: dict[str, EndpointContainer] = field(default_factory=dict)
 
@@ -262,6 +263,7 @@ class SageMakerRig:
             self.requests.clear()
             self.uploaded.clear()
             self.faults.clear()
+            self.spot_interruptions.clear()
 
     def provider_options(self, **overrides: Any) -> dict[str, Any]:
         options = {"region": REGION, "role_arn": ROLE_ARN, "bucket": BUCKET, "endpoint_url": self.url,
@@ -296,6 +298,16 @@ class SageMakerRig:
         with self._lock:
             self.faults.append(Fault(operation, code, status, times, after, message or f"injected {code}", delay,
                                      reset))
+
+    def interrupt_spot(self, when_line_contains: str) -> None:
+        """The next managed-spot job is interrupted once a log line contains ``when_line_contains``: its processes
+        are killed, its checkpoints saved to and restored from the CheckpointConfig S3 URI, and it runs again."""
+        with self._lock:
+            self.spot_interruptions.append(when_line_contains)
+
+    def take_spot_interruption(self) -> str | None:
+        with self._lock:
+            return self.spot_interruptions.pop(0) if self.spot_interruptions else None
 
     def _take_fault(self, op: str) -> Fault | None:
         with self._lock:

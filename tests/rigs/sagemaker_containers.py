@@ -80,6 +80,42 @@ class JobRunner(threading.Thread):
                       failure_reason=f"RigError: {type(exc).__name__}: {exc}", training_end_time=utcnow())
             raise
 
+    def _run_hosts(self, hosts: list[str], roots: dict[str, Path], bundle: Path, env: dict[str, str],
+                   user_args: list[str], streams: dict[str, LogStream], attempt: int,
+                   interrupt_at: str | None) -> dict[str, Any] | None:
+        """Run the launcher on every host at once; ``None`` if a spot interruption (``interrupt_at`` seen in a
+        line) cut the run short. A host that ran out of MaxRuntime has a ``None`` result."""
+        results: dict[str, Any] = {}
+        interrupted = threading.Event()
+        timeout = self.request["StoppingCondition"]["MaxRuntimeInSeconds"]
+
+        def on_line(host: str, line: str) -> None:
+            streams[host].add(line)
+            if interrupt_at and interrupt_at in line and not interrupted.is_set():
+                interrupted.set()
+                threading.Thread(target=self.rig.kill_processes_under, args=(self.root,), daemon=True).start()
+
+        def run_host(host: str) -> None:
+            try:
+                results[host] = run_bundle(bundle, self.root / host / f"work-{attempt}",
+                                           env=dict(env, SM_CURRENT_HOST=host),
+                                           args=["--cloudml-root", str(roots[host]), *user_args], timeout=timeout,
+                                           on_line=lambda line: on_line(host, line))
+            except subprocess.TimeoutExpired:
+                results[host] = None
+
+        threads = [threading.Thread(target=run_host, args=(h,), daemon=True) for h in hosts]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(0.2)
+            for stream in streams.values():
+                stream.flush()
+        for stream in streams.values():
+            stream.flush()
+        return None if interrupted.is_set() else results
+
     def _run(self) -> None:
         req, s3 = self.request, self.rig.client("s3")
         hosts = [f"algo-{i + 1}" for i in range(int(req["ResourceConfig"]["InstanceCount"]))]
@@ -117,30 +153,24 @@ class JobRunner(threading.Thread):
         env.update({"CLOUDML_MASTER_ADDR": "127.0.0.1", "CLOUDML_MASTER_PORT": str(free_port()),
                     "CLOUDML_WORKER_ADDRS": ",".join(f"127.0.0.1:{free_port()}" for _ in hosts),
                     "SM_HOSTS": json.dumps(hosts), "SAGEMAKER_REGION": REGION})
-        results: dict[str, Any] = {}
         stamp = int(started)
         streams = {h: LogStream(self.rig, f"{self.name}/{h}-{stamp}") for h in hosts}
-        timeout = req["StoppingCondition"]["MaxRuntimeInSeconds"]
-
-        def run_host(host: str) -> None:
-            host_env = dict(env, SM_CURRENT_HOST=host)
-            try:
-                results[host] = run_bundle(bundle, self.root / host / "work", env=host_env,
-                                           args=["--cloudml-root", str(roots[host]), *user_args],
-                                           timeout=timeout, on_line=streams[host].add)
-            except subprocess.TimeoutExpired:
-                results[host] = None
-
-        threads = [threading.Thread(target=run_host, args=(h,), daemon=True) for h in hosts]
-        for t in threads:
-            t.start()
-        while any(t.is_alive() for t in threads):
-            for t in threads:
-                t.join(0.2)
-            for stream in streams.values():
-                stream.flush()
-        for stream in streams.values():
-            stream.flush()
+        interrupt_at = self.rig.take_spot_interruption() if req.get("EnableManagedSpotTraining") else None
+        attempt = 0
+        while True:
+            results = self._run_hosts(hosts, roots, bundle, env, user_args, streams, attempt, interrupt_at)
+            if results is not None or self.stop_requested.is_set():
+                break
+            # a spot interruption: SageMaker saves /opt/ml/checkpoints, gets new capacity, restores them, reruns
+            self._set(secondary_status="Interrupted")
+            for root in roots.values():
+                self.rig.upload_tree(root / "checkpoints", checkpoint_uri or "")
+                shutil.rmtree(root / "checkpoints", ignore_errors=True)
+                self.rig.download_prefix(checkpoint_uri or "", root / "checkpoints")
+            self._set(secondary_status="Restarting")
+            self._set(secondary_status="Training")
+            interrupt_at, attempt = None, attempt + 1
+        results = results or {h: None for h in hosts}
         elapsed = max(1, math.ceil(time.time() - started))
         self._set(secondary_status="Uploading")
         if checkpoint_uri:
@@ -148,13 +178,14 @@ class JobRunner(threading.Thread):
                 self.rig.upload_tree(root / "checkpoints", checkpoint_uri)
         done = {"training_end_time": utcnow(), "training_time_in_seconds": elapsed,
                 "billable_time_in_seconds": elapsed}   # per instance, as AWS reports it
+        if self.stop_requested.is_set():
+            self._set(training_job_status="Stopped", secondary_status="Stopped", **done)
+            return
         if any(results[h] is None for h in hosts):
             self._set(training_job_status="Stopped", secondary_status="MaxRuntimeExceeded", **done)
             return
         failed = [h for h in hosts if results[h].returncode != 0]
-        if self.stop_requested.is_set():
-            self._set(training_job_status="Stopped", secondary_status="Stopped", **done)
-        elif failed:
+        if failed:
             failure = roots[failed[0]] / "output" / "failure"
             reason = failure.read_text().strip() if failure.is_file() else (
                 f"AlgorithmError: exit code {results[failed[0]].returncode}")

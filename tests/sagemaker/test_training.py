@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,15 @@ def test_max_runtime_stops_the_job(sagemaker_rig: SageMakerRig) -> None:
     with pytest.raises(JobStoppedError) as caught:
         estimator(sagemaker_rig, "slow", max_run_seconds=3).fit()
     assert "MaxRuntimeExceeded" in caught.value.reason
+
+
+def test_a_spot_interruption_resumes_from_the_s3_checkpoint(sagemaker_rig: SageMakerRig, capsys: Any) -> None:
+    sagemaker_rig.interrupt_spot(when_line_contains="epoch 2 loss")
+    job = estimator(sagemaker_rig, "resumable", resources=Resources(instance_type="ml.m5.xlarge", spot=True),
+                    instance_type=None, hyperparameters={"epochs": 6, "sleep": 0.3}).fit()
+    out = capsys.readouterr().out
+    resumed = re.search(r"resumed from checkpoint at epoch (\d+)", out)
+    assert resumed and int(resumed.group(1)) in (3, 4), out
+    assert "epoch 5 loss" in out and job.state == JobState.COMPLETED
+    (sent,) = sagemaker_rig.sent("CreateTrainingJob")
+    assert sent["CheckpointConfig"]["S3Uri"] == f"s3://{BUCKET}/cloudml/checkpoints/{job.name}", "a per-job default"
