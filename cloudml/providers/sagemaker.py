@@ -34,7 +34,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +96,7 @@ class SageMakerProvider(Provider):
             except ImportError:
                 raise MissingDependencyError("sagemaker", "boto3") from None
             s = self.settings
-            url = s.endpoint_url.get(service) if isinstance(s.endpoint_url, dict) else s.endpoint_url
+            url = s.endpoint_url.get(service) if isinstance(s.endpoint_url, Mapping) else s.endpoint_url
             config = Config(retries={"mode": s.retry_mode, "max_attempts": s.max_attempts},
                             connect_timeout=s.connect_timeout, read_timeout=s.read_timeout,
                             user_agent_extra="cloudml", s3={"addressing_style": "path"} if url else None)
@@ -109,14 +109,18 @@ class SageMakerProvider(Provider):
     def _aws(self, what: str, instance_type: str | None = None) -> Iterator[None]:
         """Turn botocore errors raised inside the block into cloudml errors."""
         try:
+            from boto3.exceptions import S3UploadFailedError
             from botocore import exceptions as bx
         except ImportError:
             raise MissingDependencyError("sagemaker", "boto3") from None
 
         try:
             yield
-        except bx.ClientError as exc:
-            err = exc.response.get("Error", {})
+        except (bx.ClientError, S3UploadFailedError) as exc:
+            client_error = exc if isinstance(exc, bx.ClientError) else exc.__context__   # upload_file wraps it
+            if not isinstance(client_error, bx.ClientError):
+                raise CloudMLError(f"{what} failed: {exc}") from exc
+            err = client_error.response.get("Error", {})
             raise rq.translate_error(str(err.get("Code", "")), str(err.get("Message", "")), what,
                                      instance_type=instance_type, bucket=self.settings.bucket) from exc
         except (bx.NoCredentialsError, bx.PartialCredentialsError) as exc:

@@ -73,3 +73,11 @@ def test_stop_and_describe_of_unknown_or_finished_jobs(provider: SageMakerProvid
     provider.stop_job(job.name)   # finished: a no-op
     assert provider.describe_job(job.name).state.value == "Completed"
     assert provider.read_logs("no-such-job") == ([], {})
+
+
+def test_a_bucket_that_does_not_exist_says_what_to_set(sagemaker_rig: SageMakerRig) -> None:
+    est = Estimator("train.py", PROJECTS / "failing", provider="sagemaker", instance_type="ml.m5.xlarge",
+                    provider_options=sagemaker_rig.provider_options(bucket="no-such-bucket"))
+    with pytest.raises(ConfigurationError, match="'no-such-bucket' does not exist.*CLOUDML_SAGEMAKER_BUCKET"):
+        est.fit()
+    assert not sagemaker_rig.sent("CreateTrainingJob")
