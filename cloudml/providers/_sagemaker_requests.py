@@ -17,7 +17,7 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudml.errors import (
     CapacityError,
@@ -29,6 +29,9 @@ from cloudml.errors import (
 )
 from cloudml.providers._sagemaker_config import SageMakerSettings, image_uri
 from cloudml.providers.base import EndpointState, JobInfo, JobState
+
+if TYPE_CHECKING:
+    from cloudml.spec import TrainingSpec
 
 PROVIDER = "sagemaker"
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -85,7 +88,7 @@ def check_tags(tags: Mapping[str, str], field_name: str = "tags") -> None:
                                   f"up to {MAX_TAG_VALUE} letters, digits, spaces and _.:/=+-@")
 
 
-def validate_training(spec: Any, settings: SageMakerSettings) -> str:
+def validate_training(spec: TrainingSpec, settings: SageMakerSettings) -> str:
     """Every check a CreateTrainingJob needs that can be made offline; returns the training image URI."""
     settings.require()
     instance_type = check_instance_type(spec.resources.instance_type)
@@ -127,7 +130,7 @@ def resource_tags(name: str, *tag_maps: Mapping[str, str], created: str) -> list
     return [{"Key": k, "Value": v} for k, v in sorted(merged.items())]
 
 
-def launcher_environment(spec: Any) -> dict[str, str]:
+def launcher_environment(spec: TrainingSpec) -> dict[str, str]:
     """The container environment: the user's variables, then the launcher's options (which win)."""
     env = dict(spec.environment)
     env.update({
@@ -141,20 +144,20 @@ def launcher_environment(spec: Any) -> dict[str, str]:
     return env
 
 
-def checkpoint_uri(spec: Any, settings: SageMakerSettings) -> str | None:
+def checkpoint_uri(spec: TrainingSpec, settings: SageMakerSettings) -> str | None:
     """The user's checkpoint URI; spot jobs get one per job so an interrupted job resumes where it stopped."""
     if spec.checkpoint_uri:
         return str(spec.checkpoint_uri)
     if spec.resources.spot:
-        return settings.s3_uri("checkpoints", spec.job_name)
+        return settings.s3_uri("checkpoints", str(spec.job_name))
     return None
 
 
-def output_path(spec: Any, settings: SageMakerSettings) -> str:
+def output_path(spec: TrainingSpec, settings: SageMakerSettings) -> str:
     return str(spec.output_uri).rstrip("/") if spec.output_uri else settings.s3_uri("output")
 
 
-def training_job_request(spec: Any, settings: SageMakerSettings, *, image: str, code_uri: str,
+def training_job_request(spec: TrainingSpec, settings: SageMakerSettings, *, image: str, code_uri: str,
                          channels: Mapping[str, str], created: str) -> dict[str, Any]:
     """CreateTrainingJob for ``spec`` in the DLC's script mode: the toolkit downloads ``code_uri``
     (``sagemaker_submit_directory``) and runs ``cloudml_launcher.py`` (``sagemaker_program``) with the user's
@@ -180,7 +183,7 @@ def training_job_request(spec: Any, settings: SageMakerSettings, *, image: str, 
         output["KmsKeyId"] = settings.kms_key_id
         resource["VolumeKmsKeyId"] = settings.kms_key_id
     request: dict[str, Any] = {
-        "TrainingJobName": spec.job_name,
+        "TrainingJobName": str(spec.job_name),
         "RoleArn": settings.role_arn,
         "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
         "HyperParameters": hps,
@@ -188,7 +191,7 @@ def training_job_request(spec: Any, settings: SageMakerSettings, *, image: str, 
         "OutputDataConfig": output,
         "ResourceConfig": resource,
         "StoppingCondition": stopping,
-        "Tags": resource_tags(spec.job_name, settings.tags, spec.tags, created=created),
+        "Tags": resource_tags(str(spec.job_name), settings.tags, spec.tags, created=created),
     }
     if inputs:
         request["InputDataConfig"] = inputs

@@ -36,7 +36,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudml import packaging
 from cloudml.errors import (
@@ -53,6 +53,10 @@ from cloudml.providers import _sagemaker_requests as rq
 from cloudml.providers._sagemaker_config import SageMakerSettings, image_uri
 from cloudml.providers.base import EndpointInfo, EndpointState, Feature, JobInfo, Provider
 from cloudml.spec import local_path, make_job_name, uri_scheme
+
+if TYPE_CHECKING:
+    from cloudml.packaging import Bundle
+    from cloudml.spec import DeploySpec, TrainingSpec
 
 log = logging.getLogger("cloudml.sagemaker")
 
@@ -146,7 +150,7 @@ class SageMakerProvider(Provider):
             raise ValidationError("resources.region", f"{region!r} differs from the provider's region "
                                   f"{self.settings.region!r}", "set provider_options region to the same value")
 
-    def validate(self, spec: Any) -> None:
+    def validate(self, spec: TrainingSpec) -> None:
         self._region_settings(spec.resources.region)
         rq.validate_training(spec, self.settings)
 
@@ -173,7 +177,7 @@ class SageMakerProvider(Provider):
             self._client("s3").upload_file(str(path), bucket, key, ExtraArgs=self._extra_args() or None)
         return True
 
-    def upload_bundle(self, bundle: Any) -> str:
+    def upload_bundle(self, bundle: Bundle) -> str:
         uri = self.settings.s3_uri("code", bundle.name)
         uploaded = self._upload_file(Path(bundle.path), uri)
         log.info("%s bundle %s (%d bytes)", "uploaded" if uploaded else "reused", uri, bundle.size)
@@ -206,7 +210,8 @@ class SageMakerProvider(Provider):
         return dest
 
     # -- training -------------------------------------------------------------------------------------------
-    def training_request(self, spec: Any, bundle: Any, channels: dict[str, str] | None = None) -> dict[str, Any]:
+    def training_request(self, spec: TrainingSpec, bundle: Bundle,
+                         channels: dict[str, str] | None = None) -> dict[str, Any]:
         """The CreateTrainingJob request ``submit`` would send (no network; for dry runs and snapshots)."""
         image = rq.validate_training(spec, self.settings)
         code_uri = self.settings.s3_uri("code", bundle.name)
@@ -214,24 +219,25 @@ class SageMakerProvider(Provider):
                                        channels=channels if channels is not None else dict(spec.channels),
                                        created=rq.iso_now())
 
-    def submit(self, spec: Any, bundle: Any) -> JobInfo:
+    def submit(self, spec: TrainingSpec, bundle: Bundle) -> JobInfo:
         self._region_settings(spec.resources.region)
         image = rq.validate_training(spec, self.settings)
+        name = str(spec.job_name)   # validate_training refused None
         with contextlib.suppress(NotFoundError):
-            return self.describe_job(spec.job_name)
+            return self.describe_job(name)
         code_uri = self.upload_bundle(bundle)
         channels = {name: uri if uri_scheme(uri) == "s3" else self.upload_channel(uri)
                     for name, uri in spec.channels.items()}
         request = rq.training_job_request(spec, self.settings, image=image, code_uri=code_uri, channels=channels,
                                           created=rq.iso_now())
         try:
-            with self._aws(f"CreateTrainingJob {spec.job_name}", spec.resources.instance_type):
+            with self._aws(f"CreateTrainingJob {name}", spec.resources.instance_type):
                 self._client("sagemaker").create_training_job(**request)
         except CloudMLError as exc:
             if not self._already_exists(exc):
                 raise
-            log.info("job %s already existed (a retried create): attaching to it", spec.job_name)
-        return self.describe_job(spec.job_name)
+            log.info("job %s already existed (a retried create): attaching to it", name)
+        return self.describe_job(name)
 
     def describe_job(self, name: str) -> JobInfo:
         with self._aws(f"training job {name}"):
@@ -300,7 +306,7 @@ class SageMakerProvider(Provider):
         except NotFoundError:
             return None
 
-    def _prepare_model(self, spec: Any, name: str, work: Path) -> tuple[str, str | None]:
+    def _prepare_model(self, spec: DeploySpec, name: str, work: Path) -> tuple[str, str | None]:
         """The model.tar.gz the inference image expects: the artifact plus ``code/`` (the source dir with
         ``inference.py``), and for TensorFlow a SavedModel under ``1/``. Returns (S3 URI, SAGEMAKER_PROGRAM)."""
         program = spec.source.entry_point if spec.source else None
@@ -336,7 +342,7 @@ class SageMakerProvider(Provider):
         self._upload_file(archive, uri)
         return uri, program
 
-    def deploy(self, spec: Any) -> EndpointInfo:
+    def deploy(self, spec: DeploySpec) -> EndpointInfo:
         self.settings.require()
         name = spec.endpoint_name or make_job_name("cloudml-endpoint")
         instance_type = rq.check_instance_type(spec.instance_type or rq.DEFAULT_DEPLOY_INSTANCE, "instance_type")
