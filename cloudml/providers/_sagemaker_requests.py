@@ -6,7 +6,8 @@ Invariants:
   ``--dry-run`` show what reaches AWS;
 - images come from ``_sagemaker_config.image_uri`` (offline, cached);
 - every resource request carries the tags ``cloudml-job`` (the job or endpoint name) and ``cloudml-created``
-  (UTC ISO time), after the user's tags, so cleanup can find what cloudml made;
+  (epoch seconds, as on every provider), after the user's tags, so cleanup can find what cloudml made; an endpoint
+  with a ``ttl_seconds`` also carries ``cloudml-expires`` (epoch seconds);
 - hyperparameters travel as SageMaker strings (``str`` kept as is, anything else JSON), exactly the encoding the
   launcher decodes; keys starting with ``sagemaker_`` are the DLC toolkit's and never reach the user's script.
 """
@@ -118,8 +119,9 @@ def validate_training(spec: TrainingSpec, settings: SageMakerSettings) -> str:
 
 
 # -- training requests ----------------------------------------------------------------------------------------
-def iso_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+def epoch_now() -> str:
+    """The ``cloudml-created`` tag value: whole epoch seconds (what every provider's labels can hold)."""
+    return str(int(time.time()))
 
 
 def resource_tags(name: str, *tag_maps: Mapping[str, str], created: str) -> list[dict[str, str]]:

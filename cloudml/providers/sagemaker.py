@@ -217,7 +217,7 @@ class SageMakerProvider(Provider):
         code_uri = self.settings.s3_uri("code", bundle.name)
         return rq.training_job_request(spec, self.settings, image=image, code_uri=code_uri,
                                        channels=channels if channels is not None else dict(spec.channels),
-                                       created=rq.iso_now())
+                                       created=rq.epoch_now())
 
     def submit(self, spec: TrainingSpec, bundle: Bundle) -> JobInfo:
         self._region_settings(spec.resources.region)
@@ -229,7 +229,7 @@ class SageMakerProvider(Provider):
         channels = {name: uri if uri_scheme(uri) == "s3" else self.upload_channel(uri)
                     for name, uri in spec.channels.items()}
         request = rq.training_job_request(spec, self.settings, image=image, code_uri=code_uri, channels=channels,
-                                          created=rq.iso_now())
+                                          created=rq.epoch_now())
         try:
             with self._aws(f"CreateTrainingJob {name}", spec.resources.instance_type):
                 self._client("sagemaker").create_training_job(**request)
@@ -349,8 +349,6 @@ class SageMakerProvider(Provider):
         image = image_uri(spec.framework, spec.framework_version, self.settings.region, instance_type, "inference")
         rq.check_tags({**self.settings.tags, **spec.tags})
         tags = dict(spec.tags)
-        if spec.ttl_seconds:
-            tags["cloudml-ttl"] = str(spec.ttl_seconds)
         for what, call, key in (("endpoint", "describe_endpoint", "EndpointName"),
                                 ("endpoint config", "describe_endpoint_config", "EndpointConfigName"),
                                 ("model", "describe_model", "ModelName")):
@@ -362,7 +360,9 @@ class SageMakerProvider(Provider):
         try:
             with tempfile.TemporaryDirectory(prefix="cloudml-deploy-") as tmp:
                 model_data, program = self._prepare_model(spec, name, Path(tmp))
-            created_at = rq.iso_now()
+            created_at = rq.epoch_now()
+            if spec.ttl_seconds:
+                tags["cloudml-expires"] = str(int(created_at) + spec.ttl_seconds)
             steps = (
                 ("model", "create_model", "delete_model", "ModelName",
                  rq.model_request(name, self.settings, image=image, model_data_url=model_data, program=program,

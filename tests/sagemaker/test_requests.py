@@ -22,7 +22,7 @@ from cloudml.providers.base import EndpointState, JobState
 from cloudml.spec import Resources, SourceCode, TrainingSpec
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
-CREATED = "2025-01-02T03:04:05Z"
+CREATED = "1735787045"   # 2025-01-02T03:04:05Z
 CODE = "s3://bucket-a/cloudml/code/" + "ab" * 32 + ".tar.gz"
 SETTINGS = SageMakerSettings(region="us-east-1", role_arn="arn:aws:iam::111122223333:role/sm", bucket="bucket-a")
 SECURE = SageMakerSettings(region="eu-west-1", role_arn="arn:aws:iam::111122223333:role/sm", bucket="bucket-a",

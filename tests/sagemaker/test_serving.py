@@ -53,7 +53,8 @@ def members(rig: SageMakerRig, uri: str) -> list[str]:
 
 def test_deploy_predict_delete_with_the_documented_requests(provider: SageMakerProvider,
                                                             sagemaker_rig: SageMakerRig, artifact: Path) -> None:
-    info = provider.deploy(deploy_spec(artifact, environment={"LOG_LEVEL": "info"}, tags={"team": "ml"}))
+    info = provider.deploy(deploy_spec(artifact, environment={"LOG_LEVEL": "info"}, tags={"team": "ml"},
+                                       ttl_seconds=3600))
     assert info.state is EndpointState.IN_SERVICE and info.instance_type == "ml.m5.large"
     (model,) = sagemaker_rig.sent("CreateModel")
     container = model["PrimaryContainer"]
@@ -69,7 +70,8 @@ def test_deploy_predict_delete_with_the_documented_requests(provider: SageMakerP
                                                "InitialVariantWeight": 1.0}
     for request in (model, config, sagemaker_rig.sent("CreateEndpoint")[0]):
         keys = {t["Key"]: t["Value"] for t in request["Tags"]}
-        assert keys["cloudml-job"] == "reg-endpoint" and keys["team"] == "ml" and keys["cloudml-created"]
+        assert keys["cloudml-job"] == "reg-endpoint" and keys["team"] == "ml"
+        assert int(keys["cloudml-expires"]) == int(keys["cloudml-created"]) + 3600
     assert not sagemaker_rig.sent("RegisterScalableTarget"), "no autoscaling without max_replicas"
 
     endpoint = Endpoint(provider, "reg-endpoint")
