@@ -7,7 +7,7 @@ import pytest
 
 from tests.conformance.suite import ProviderConformance, Rig
 from tests.rigs.sagemaker import SageMakerRig
-from tests.sagemaker.conftest import sagemaker_rig, sagemaker_rig_session  # noqa: F401  (fixtures)
+from tests.rigs.sagemaker_fixtures import _sagemaker_server, sagemaker_rig  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
