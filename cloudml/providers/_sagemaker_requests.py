@@ -339,6 +339,9 @@ def job_info(desc: Mapping[str, Any], region: str | None) -> JobInfo:
         "training_seconds": desc.get("TrainingTimeInSeconds"),
         "checkpoint_uri": (desc.get("CheckpointConfig") or {}).get("S3Uri"),
         "log_group": LOG_GROUP,
+        # SageMaker fails a job it could not get instances for with "CapacityError: Unable to provision ..."
+        "capacity": True if state is JobState.FAILED and re.match(r"(CapacityError|InsufficientCapacity)",
+                                                                  reason or "") else None,
     }
     if region:
         extra["console_url"] = (f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}"

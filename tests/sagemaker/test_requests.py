@@ -199,3 +199,12 @@ def test_job_info_reads_what_attach_needs() -> None:
     assert (info.framework, info.framework_version, info.entry_point) == ("pytorch", "2.5", "train.py")
     assert (info.instance_type, info.instance_count, info.code_uri) == ("ml.m5.xlarge", 1, CODE)
     assert rq.ENDPOINT_STATES["OutOfService"] is EndpointState.FAILED
+
+
+def test_a_job_failed_for_capacity_says_so() -> None:
+    request = training(spec())
+    desc = {**request, "TrainingJobStatus": "Failed", "SecondaryStatus": "Failed", "FailureReason":
+            "CapacityError: Unable to provision requested ML compute capacity. Please retry using a different ML "
+            "instance type."}
+    assert rq.job_info(desc, "us-east-1").extra["capacity"] is True
+    assert "capacity" not in rq.job_info({**desc, "FailureReason": "AlgorithmError: boom"}, "us-east-1").extra
