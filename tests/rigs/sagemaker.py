@@ -13,11 +13,15 @@ what moto lacks (nothing here changes cloudml):
   ``/aws/sagemaker/TrainingJobs`` and sets the status, ``FailureReason`` (the failure file) and billable seconds in
   moto's backend. Duplicate job names are refused as AWS does; ``StopTrainingJob`` (missing in moto) kills the run.
   moto drops ``Environment`` from CreateTrainingJob; the edge stores it so DescribeTrainingJob returns it.
+  Log lines are published while the job runs; ``interrupt_spot(text)`` interrupts the next managed-spot job when
+  a line contains ``text`` (checkpoints saved to and restored from S3, then the job runs again).
+  The job's hosts and the endpoint's model server live in ``tests/rigs/sagemaker_containers.py``.
 * endpoints: ``CreateEndpoint`` leaves the endpoint ``Creating`` while an ``EndpointContainer`` downloads the
   model's ``model.tar.gz`` and serves it with ``cloudml/runtime/serving.py`` in a subprocess (standing in for the
   inference image); ``InvokeEndpoint`` is answered by that process, so predictions come from the trained model.
-* faults: ``fail(operation, code, status, times, after=False)`` answers the next requests of an operation with an
-  AWS error (before, or with ``after=True`` instead of the response once moto has acted on the request).
+* faults: ``fail(operation, code, status, times, after=False, delay=0, reset=False)`` answers the next requests of
+  an operation with an AWS error (before, or with ``after=True`` instead of the response once moto has acted on
+  the request), answers late (``delay``: a client read timeout), or drops the connection (``reset``).
 * records: every request from cloudml (not the rig's own) with its service, operation and JSON body, and the bytes
   uploaded to S3 per key.
 """
