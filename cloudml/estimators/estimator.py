@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -270,6 +271,13 @@ class Estimator:
             archive.parent.mkdir(parents=True, exist_ok=True)
             provider.download(code_uri, str(archive))
             packaging.safe_extract(archive, dest)
+            # the bundle's runtime files are cloudml's, not the user's: a re-fit or deploy adds them again
+            for name in packaging.RESERVED:
+                path = dest / name
+                if path.is_dir():
+                    shutil.rmtree(path)
+                elif path.exists():
+                    path.unlink()
         return dest
 
 

@@ -18,6 +18,7 @@ from cloudml.providers.base import Provider
 
 _registry: dict[str, str] = {
     "local": "cloudml.providers.local:LocalProvider",
+    "sagemaker": "cloudml.providers.sagemaker:SageMakerProvider",
     "vertex": "cloudml.providers.vertex:VertexProvider",
 }
 _classes: dict[str, type[Provider]] = {}

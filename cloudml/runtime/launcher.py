@@ -12,7 +12,8 @@ It maps the provider's reality onto one neutral contract, then runs the user's e
 
 Where the facts come from (``--cloudml-X value`` arguments win over ``CLOUDML_X`` environment variables):
 * ``sagemaker`` and ``local``: the ``/opt/ml`` layout under ``--cloudml-root`` (``input/data/<channel>``,
-  ``input/config/resourceconfig.json`` and ``hyperparameters.json``, ``model``, ``output``, ``checkpoints``);
+  ``input/config/resourceconfig.json`` and ``hyperparameters.json`` minus the toolkit's ``sagemaker_*`` keys,
+  ``model``, ``output``, ``checkpoints``);
 * ``vertex``: ``AIP_MODEL_DIR`` / ``AIP_CHECKPOINT_DIR`` (``gs://b/p`` read through the ``/gcs/b/p`` mount) and
   ``CLUSTER_SPEC``;
 * ``azureml``: ``--cloudml-channel NAME=PATH`` / ``--cloudml-model-dir PATH`` filled in from the job's inputs and
@@ -149,6 +150,8 @@ def resolve(options: dict[str, Any], hps: dict[str, Any]) -> dict[str, Any]:
         rc = _read_json(os.path.join(root, "input", "config", "resourceconfig.json"))
         hosts, current = list(rc.get("hosts", [])), rc.get("current_host")
         for key, value in _read_json(os.path.join(root, "input", "config", "hyperparameters.json")).items():
+            if key.startswith("sagemaker_"):  # the DLC toolkit's own settings (script mode), not the user's
+                continue
             merged_hps[key] = _decode(value) if isinstance(value, str) else value
     elif provider == "vertex":
         if os.environ.get("AIP_MODEL_DIR"):
