@@ -35,6 +35,7 @@ from cloudml.commands._common import jsonable, masked
 from cloudml.errors import NotFoundError
 from cloudml.providers.base import Provider
 from tests.cli.helpers import configured_provider, regression_job
+from tests.rigs.sagemaker_fixtures import _sagemaker_server, sagemaker_rig  # noqa: F401  (fixtures)
 from tests.rigs.vertex_fixtures import (  # noqa: F401  (fixtures)
     _vertex_servers,
     fake_vertex,
@@ -106,8 +107,29 @@ def _vertex(tmp_path: Path, request: Any) -> DryRunRig:
                      job={"instance_type": "n1-standard-4"})
 
 
+def _sagemaker(tmp_path: Path, request: Any) -> DryRunRig:
+    rig = request.getfixturevalue("sagemaker_rig")
+
+    def submitted(name: str) -> dict[str, Any]:
+        sent = [b for b in rig.sent("CreateTrainingJob") if b["TrainingJobName"] == name]
+        assert len(sent) == 1, "exactly one training job was created"
+        return sent[0]
+
+    def normalize(req: dict[str, Any]) -> dict[str, Any]:  # the cloudml-created tag holds the submission time
+        return {**req, "Tags": [t for t in req["Tags"] if t["Key"] != "cloudml-created"]}
+
+    def finish(name: str) -> None:  # the rig's no-orphan check wants the job ended
+        from cloudml.jobs import Job
+
+        Job(providers.get("sagemaker", **rig.provider_options()), name).wait(timeout=120, logs=False)
+
+    return DryRunRig("sagemaker", rig.provider_options(), submitted, normalize=normalize, finish=finish,
+                     job={"instance_type": "ml.m5.xlarge"})
+
+
 DRY_RUN_RIGS: dict[str, Callable[[Path, Any], DryRunRig]] = {
     "local": _local,
+    "sagemaker": _sagemaker,
     "vertex": _vertex,
 }
 
