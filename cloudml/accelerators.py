@@ -34,8 +34,8 @@ ACCELERATORS: dict[str, Accelerator] = {a.name: a for a in (
     Accelerator("A100-80GB", "gpu", 80, 312, 2039, "NVIDIA A100 80GB datasheet (BF16 dense)"),
     Accelerator("H100", "gpu", 80, 989, 3350, "NVIDIA H100 SXM datasheet (BF16 dense)"),
     Accelerator("H200", "gpu", 141, 989, 4800, "NVIDIA H200 datasheet (BF16 dense)"),
-    Accelerator("TPU-V2", "tpu", 8, 45, 700, "Google Cloud TPU v2 docs (per chip)"),
-    Accelerator("TPU-V3", "tpu", 16, 123, 900, "Google Cloud TPU v3 docs (per chip)"),
+    Accelerator("TPU-V2", "tpu", 16, 45, 700, "Google Cloud TPU v2 docs (per chip)"),
+    Accelerator("TPU-V3", "tpu", 32, 123, 900, "Google Cloud TPU v3 docs (per chip)"),
     Accelerator("TPU-V4", "tpu", 32, 275, 1200, "Google Cloud TPU v4 docs (per chip)"),
     Accelerator("TPU-V5E", "tpu", 16, 197, 819, "Google Cloud TPU v5e docs (per chip)"),
     Accelerator("TPU-V5P", "tpu", 95, 459, 2765, "Google Cloud TPU v5p docs (per chip)"),
@@ -59,9 +59,9 @@ def canonical(name: str, field: str = "accelerator") -> str:
     if key in ACCELERATORS:
         return key
     squashed = key.replace("-", "")
-    for candidate in (key, squashed):
-        if candidate in _ALIASES:
-            return _ALIASES[candidate]
+    for alias, canon in _ALIASES.items():
+        if key == alias or squashed == alias.replace("-", ""):
+            return canon
     for canon in ACCELERATORS:
         if canon.replace("-", "") == squashed:
             return canon
@@ -87,3 +87,11 @@ def parse(text: str, field: str = "accelerator") -> tuple[str, int]:
 
 def get(name: str) -> Accelerator:
     return ACCELERATORS[canonical(name)]
+
+
+# --- appended by the cost model (issue 3) -------------------------------------------------------------
+# Azure NC H100 v5 carries the 94 GB PCIe "NVL" part, slower than the SXM H100 above.
+ACCELERATORS["H100-NVL"] = Accelerator(
+    "H100-NVL", "gpu", 94, 835, 3900, "NVIDIA H100 NVL datasheet (BF16 1671 with sparsity -> 835 dense)")
+_ALIASES.update({"H100NVL": "H100-NVL"})
+ACCEPTED_FORMS = "NAME or NAME:COUNT, e.g. A100:8, H100, tpu-v5e:8; names: " + ", ".join(ACCELERATORS)

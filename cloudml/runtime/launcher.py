@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 from . import secrets
 
@@ -50,10 +51,10 @@ class LaunchError(Exception):
 
 
 # -- arguments ----------------------------------------------------------------------------------------------
-def parse_argv(argv: list[str]) -> tuple[dict[str, object], dict[str, object]]:
+def parse_argv(argv: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split argv into launcher options (``--cloudml-*``) and hyperparameters (``--key value``)."""
-    options: dict[str, object] = {"channel": {}}
-    hps: dict[str, object] = {}
+    options: dict[str, Any] = {"channel": {}}
+    hps: dict[str, Any] = {}
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -73,7 +74,7 @@ def parse_argv(argv: list[str]) -> tuple[dict[str, object], dict[str, object]]:
             name = key[len("cloudml-"):]
             if name == "channel":
                 cname, _, path = value.partition("=")
-                options["channel"][cname] = path  # type: ignore[index]
+                options["channel"][cname] = path
             else:
                 options[name] = value
         else:
@@ -92,7 +93,7 @@ def hp_arg(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def hp_args(hps: dict[str, object]) -> list[str]:
+def hp_args(hps: dict[str, Any]) -> list[str]:
     out: list[str] = []
     for key, value in hps.items():
         out += [f"--{key}", hp_arg(value)]
@@ -100,7 +101,7 @@ def hp_args(hps: dict[str, object]) -> list[str]:
 
 
 # -- provider layouts ---------------------------------------------------------------------------------------
-def _opt(options: dict[str, object], name: str, default: str | None = None) -> str | None:
+def _opt(options: dict[str, Any], name: str, default: str | None = None) -> str | None:
     value = options.get(name)
     if value is None:
         value = os.environ.get("CLOUDML_" + name.upper().replace("-", "_"))
@@ -122,7 +123,7 @@ def _read_json(path: str) -> dict:
         return {}
 
 
-def resolve(options: dict[str, object], hps: dict[str, object]) -> dict[str, object]:
+def resolve(options: dict[str, Any], hps: dict[str, Any]) -> dict[str, Any]:
     """Work out the job's paths, hosts and hyperparameters from the provider's layout."""
     provider = _opt(options, "provider", "local")
     channels: dict[str, str] = {}
@@ -131,11 +132,11 @@ def resolve(options: dict[str, object], hps: dict[str, object]) -> dict[str, obj
             channels[key[len("CLOUDML_CHANNEL_"):].lower()] = value
     hosts: list[str] = []
     current = None
-    merged_hps: dict[str, object] = {}
+    merged_hps: dict[str, Any] = {}
     model_dir = output_dir = checkpoint_dir = None
     failure_file = None
     if provider in ("sagemaker", "local"):
-        root = _opt(options, "root", "/opt/ml")
+        root = _opt(options, "root") or "/opt/ml"
         model_dir = os.path.join(root, "model")
         output_dir = os.path.join(root, "output", "data")
         failure_file = os.path.join(root, "output", "failure")
@@ -163,7 +164,7 @@ def resolve(options: dict[str, object], hps: dict[str, object]) -> dict[str, obj
     if os.environ.get("CLOUDML_HPS"):
         merged_hps.update(json.loads(os.environ["CLOUDML_HPS"]))
     merged_hps.update(hps)
-    channels.update(options.get("channel") or {})  # type: ignore[arg-type]
+    channels.update(options.get("channel") or {})
     model_dir = _opt(options, "model-dir", model_dir)
     checkpoint_dir = _opt(options, "checkpoint-dir", checkpoint_dir)
     scratch = os.path.join(tempfile.gettempdir(), "cloudml")
@@ -197,7 +198,7 @@ def num_gpus() -> int:
 
 
 # -- environment --------------------------------------------------------------------------------------------
-def build_env(job: dict[str, object], base: dict[str, str]) -> dict[str, str]:
+def build_env(job: dict[str, Any], base: dict[str, str]) -> dict[str, str]:
     env = dict(base)
     hps = job["hps"]
     hosts = job["hosts"]
@@ -211,43 +212,43 @@ def build_env(job: dict[str, object], base: dict[str, str]) -> dict[str, str]:
         "CLOUDML_HOSTS": json.dumps(hosts), "SM_HOSTS": json.dumps(hosts),
         "CLOUDML_CURRENT_HOST": str(job["current_host"]), "SM_CURRENT_HOST": str(job["current_host"]),
         "CLOUDML_NUM_GPUS": str(gpus), "SM_NUM_GPUS": str(gpus), "SM_NUM_CPUS": str(os.cpu_count() or 1),
-        "SM_CHANNELS": json.dumps(sorted(job["channels"])),  # type: ignore[arg-type]
+        "SM_CHANNELS": json.dumps(sorted(job["channels"])),
         "PYTHONUNBUFFERED": "1",
     })
     if job["provider"] != "vertex" or "AIP_MODEL_DIR" not in env:
         env["AIP_MODEL_DIR"] = str(job["model_dir"])
     if job["provider"] != "vertex" or "AIP_CHECKPOINT_DIR" not in env:
         env["AIP_CHECKPOINT_DIR"] = str(job["checkpoint_dir"])
-    for name, path in job["channels"].items():  # type: ignore[union-attr]
+    for name, path in job["channels"].items():
         env["CLOUDML_CHANNEL_" + name.upper()] = path
         env["SM_CHANNEL_" + name.upper()] = path
-    for key, value in hps.items():  # type: ignore[union-attr]
+    for key, value in hps.items():
         env["SM_HP_" + re.sub(r"[^A-Za-z0-9_]", "_", key).upper()] = hp_arg(value)
     return env
 
 
-def process_layout(job: dict[str, object], env: dict[str, str]) -> tuple[int, int, int]:
+def process_layout(job: dict[str, Any], env: dict[str, str]) -> tuple[int, int, int]:
     """(nodes, node_rank, processes_per_node) for this node."""
-    hosts: list[str] = job["hosts"]  # type: ignore[assignment]
+    hosts: list[str] = job["hosts"]
     ppn = job["processes_per_node"]
     if ppn == "auto":
         nproc = max(1, num_gpus()) if job["distribution"] != "none" else 1
     else:
-        nproc = int(ppn)  # type: ignore[arg-type]
-    return len(hosts), hosts.index(job["current_host"]), nproc  # type: ignore[arg-type]
+        nproc = int(ppn)
+    return len(hosts), hosts.index(job["current_host"]), nproc
 
 
-def command_for(job: dict[str, object], python: str, script: str, env: dict[str, str]) -> list[str]:
+def command_for(job: dict[str, Any], python: str, script: str, env: dict[str, str]) -> list[str]:
     """The command that runs the user's script, and the process-group environment it needs (mutates env)."""
     nnodes, node_rank, nproc = process_layout(job, env)
-    args = hp_args(job["hps"])  # type: ignore[arg-type]
-    master = job["master_addr"] or job["hosts"][0]  # type: ignore[index]
+    args = hp_args(job["hps"])
+    master = job["master_addr"] or job["hosts"][0]
     port = str(job["master_port"])
     platform_launched = "WORLD_SIZE" in os.environ and "RANK" in os.environ
     if job["framework"] == "tensorflow":
         if job["distribution"] in ("multi_worker_mirrored", "parameter_server") and nnodes > 1 and "TF_CONFIG" not in env:
             addrs = (str(job["worker_addrs"]).split(",") if job["worker_addrs"]
-                     else [f"{h}:{job['worker_port']}" for h in job["hosts"]])  # type: ignore[union-attr]
+                     else [f"{h}:{job['worker_port']}" for h in job["hosts"]])
             env["TF_CONFIG"] = json.dumps({"cluster": {"worker": addrs}, "task": {"type": "worker", "index": node_rank}})
         return [python, script, *args]
     if platform_launched or (nnodes == 1 and nproc == 1) or job["distribution"] == "none":
@@ -267,12 +268,14 @@ def _host_site_paths() -> list[str]:
     return [p for p in sys.path if p and os.path.isdir(p) and ("site-packages" in p or "dist-packages" in p)]
 
 
-def prepare_python(code_dir: str, log) -> str:
-    """Install ``requirements.txt`` (if any) and return the interpreter that runs the user's script."""
+def prepare_python(code_dir: str, log, cache: str | None = None) -> str:
+    """Install ``requirements.txt`` (if any) and return the interpreter that runs the user's script.
+    With a ``cache`` folder (``CLOUDML_VENV_CACHE``) the install goes into a virtualenv there, never into
+    this interpreter's environment."""
     req = os.path.join(code_dir, "requirements.txt")
     if not os.path.isfile(req):
         return sys.executable
-    cache = os.environ.get("CLOUDML_VENV_CACHE")
+    cache = cache or os.environ.get("CLOUDML_VENV_CACHE")
     if not cache:
         log(f"[cloudml] installing {req} into {sys.executable}")
         _pip(sys.executable, req, code_dir)
@@ -349,15 +352,15 @@ def run(argv: list[str]) -> int:
         log(f"[cloudml] launch failed: {exc}")
         write_failure(failure_file, f"LaunchError: {exc}", list(tail))
         return 2
-    masked = [secrets.mask_text(c, job["hps"]) for c in cmd]  # type: ignore[arg-type]
-    log(f"[cloudml] host {job['current_host']} of {len(job['hosts'])}: {' '.join(masked)}")  # type: ignore[arg-type]
+    masked = [secrets.mask_text(c, job["hps"]) for c in cmd]
+    log(f"[cloudml] host {job['current_host']} of {len(job['hosts'])}: {' '.join(masked)}")
     started = time.time()
     proc = subprocess.Popen(cmd, cwd=code_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, errors="replace", bufsize=1)
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
-            line = secrets.mask_text(line.rstrip("\n"), job["hps"])  # type: ignore[arg-type]
+            line = secrets.mask_text(line.rstrip("\n"), job["hps"])
             tail.append(line)
             print(line, flush=True)
         code = proc.wait()

@@ -23,10 +23,12 @@ import io
 import json
 import os
 import sys
+import threading
 import traceback
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 
 class HandlerError(Exception):
@@ -223,10 +225,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--entry", default="inference.py")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "0") or 0))
+    parser.add_argument("--port-file", help="write {\"port\": N} here (atomically) once listening")
+    parser.add_argument("--ttl", type=float, help="shut down after this many seconds")
     args = parser.parse_args(argv)
     model = Model(args.model_dir, args.code_dir, args.entry)
     server = make_server(model, args.host, args.port, os.environ.get("CLOUDML_ENDPOINT_TOKEN") or None)
-    print(json.dumps({"port": server.server_address[1], "pid": os.getpid()}), flush=True)
+    ready = json.dumps({"port": server.server_address[1], "pid": os.getpid()})
+    if args.port_file:
+        with open(args.port_file + ".tmp", "w") as f:
+            f.write(ready)
+        os.replace(args.port_file + ".tmp", args.port_file)
+    print(ready, flush=True)
+    if args.ttl:
+        timer = threading.Timer(args.ttl, server.shutdown)
+        timer.daemon = True
+        timer.start()
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -1,0 +1,28 @@
+"""cloudml's cost model: a validated price catalog, a workload model and a planner.
+
+    from cloudml.cost import PlanRequest, Workload, plan, pareto_front
+    plans = plan(PlanRequest(accelerator="A100:8", objective="cheapest-to-finish",
+                             workload=Workload(tflop=3.2e6)))
+
+Invariant: importing this package (and running ``cloudml cost``/``instances``/``catalog show|validate``)
+imports no cloud SDK, torch or TensorFlow; only ``cloudml.cost.refresh`` touches boto3, inside one function.
+"""
+
+from cloudml.cost.catalog import Catalog, Offer, load_catalog, price_of
+from cloudml.cost.planner import OBJECTIVES, Plan, PlanRequest, pareto_front, plan, plan_for
+from cloudml.cost.workload import DEFAULT_EFFICIENCY, Workload
+
+__all__ = [
+    "DEFAULT_EFFICIENCY",
+    "OBJECTIVES",
+    "Catalog",
+    "Offer",
+    "Plan",
+    "PlanRequest",
+    "Workload",
+    "load_catalog",
+    "pareto_front",
+    "plan",
+    "plan_for",
+    "price_of",
+]

@@ -1,0 +1,300 @@
+"""The price catalog: one validated row per offer, with provenance, layered from three sources.
+
+Layers, later replacing earlier rows with the same key:
+1. the bundled snapshot ``cloudml/cost/data/catalog.csv`` (package data; regenerate with ``cloudml.cost.seed``);
+2. the refresh cache ``<user cache dir>/catalog.csv`` written by ``cloudml catalog refresh``;
+3. the user override file: ``load_catalog(path)`` or the ``CLOUDML_CATALOG`` environment variable.
+
+Invariants:
+- every ``Offer`` in ``Catalog.rows`` passed validation: known provider and capacity, a canonical accelerator
+  name (or none) with a count that agrees with the known instance table, a finite positive non-placeholder
+  price, a source and an ``as_of`` date; a spot row is cheaper than its on-demand twin;
+- nothing is dropped silently: every rejected row lands in ``Catalog.dropped`` with its reason;
+- the key of an offer is (provider, instance_type, accelerator, accelerator_count, region, capacity);
+  within one layer a repeated key is a duplicate and dropped; across layers it is a replacement;
+- prices are USD per instance-hour; ``derived=True`` means we computed the price (the ``notes`` say how).
+
+Managed-service premiums, used only where no managed price is sourced (rows then say ``derived=True``):
+- ``SAGEMAKER_PREMIUM = 1.25``: SageMaker ml.* list / EC2 list for the same type, measured on sourced pairs
+  (ml.m5.xlarge 1.20, ml.g5.xlarge 1.40, ml.g5.12xlarge 1.25, ml.g6.12xlarge 1.25, ml.p3.2xlarge 1.25,
+  ml.trn1.32xlarge 1.325, ml.p4d/ml.p5 1.15 against pre-cut EC2): the median;
+- ``VERTEX_PREMIUM = 1.15``: Vertex AI custom training / Compute Engine for the same machine+accelerators
+  (shared/PROVIDER_NOTES.md: 1.15-1.2; the low end, so Vertex is never ranked worse than the evidence says);
+- ``AZUREML_PREMIUM = 1.0``: Azure ML bills the VM price, no surcharge.
+Managed spot (SageMaker managed spot, Vertex Spot VMs) = managed on-demand x (VM spot / VM on-demand).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from cloudml import accelerators
+from cloudml.cost import instances
+from cloudml.errors import ValidationError
+
+CAPACITIES = ("on_demand", "spot")
+SAGEMAKER_PREMIUM = 1.25
+VERTEX_PREMIUM = 1.15
+AZUREML_PREMIUM = 1.0
+# Prices that public catalogs use as "unknown": seen in the SkyPilot GCP catalog for TPU v6e in some regions.
+PLACEHOLDER_PRICES = frozenset({700.0})
+BUNDLED = Path(__file__).with_name("data") / "catalog.csv"
+
+
+@dataclass(frozen=True)
+class Offer:
+    provider: str                 # sagemaker | vertex | azureml
+    instance_type: str
+    region: str
+    accelerator: str | None       # canonical name from cloudml.accelerators, None for CPU-only
+    accelerator_count: int        # devices per instance (TPU: chips)
+    accelerator_memory_gib: float | None   # per device
+    vcpus: float | None
+    memory_gib: float | None
+    price_usd_hour: float         # per instance
+    capacity: str                 # on_demand | spot
+    source: str                   # where the price came from (repo:path@commit, API, or "derived: ...")
+    as_of: str                    # ISO date the price was observed
+    derived: bool = False
+    notes: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str, int, str, str]:
+        return (self.provider, self.instance_type, self.accelerator or "", self.accelerator_count,
+                self.region, self.capacity)
+
+    @property
+    def spot(self) -> bool:
+        return self.capacity == "spot"
+
+    @property
+    def label(self) -> str:
+        acc = f" {self.accelerator}x{self.accelerator_count}" if self.accelerator else ""
+        return f"{self.provider}:{self.instance_type}{acc} {self.region} {self.capacity}"
+
+    def to_row(self) -> dict[str, str]:
+        out = {}
+        for name, value in asdict(self).items():
+            if value is None:
+                out[name] = ""
+            elif isinstance(value, bool):
+                out[name] = "true" if value else "false"
+            else:
+                out[name] = str(value)
+        return out
+
+
+FIELDS = tuple(f.name for f in fields(Offer))
+
+
+@dataclass(frozen=True)
+class Catalog:
+    rows: tuple[Offer, ...]
+    dropped: list[tuple[Mapping[str, str], str]]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def _number(row: Mapping[str, str], name: str, required: bool = False) -> float | None:
+    text = (row.get(name) or "").strip()
+    if not text:
+        if required:
+            raise ValueError(f"{name} is empty")
+        return None
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} is not a finite number: {text!r}")
+    return value
+
+
+def parse_row(row: Mapping[str, str]) -> Offer:
+    """One CSV row -> ``Offer``; ``ValueError`` says what is wrong with it. Missing shape fields are filled
+    from the known instance table and the accelerator table."""
+    provider = (row.get("provider") or "").strip().lower()
+    if provider not in instances.PROVIDERS:
+        raise ValueError(f"unknown provider {provider!r} (expected one of {', '.join(instances.PROVIDERS)})")
+    instance_type = (row.get("instance_type") or "").strip()
+    region = (row.get("region") or "").strip()
+    if not instance_type or not region:
+        raise ValueError("instance_type and region must not be empty")
+    capacity = (row.get("capacity") or "on_demand").strip().lower().replace("-", "_")
+    if capacity not in CAPACITIES:
+        raise ValueError(f"capacity {capacity!r} is not one of {', '.join(CAPACITIES)}")
+    acc_text = (row.get("accelerator") or "").strip()
+    try:
+        accelerator = accelerators.canonical(acc_text) if acc_text else None
+    except ValidationError:
+        raise ValueError(f"unknown accelerator {acc_text!r}") from None
+    count_value = _number(row, "accelerator_count")
+    count = int(count_value) if count_value is not None else (1 if accelerator else 0)
+    if count_value is not None and count != count_value:
+        raise ValueError(f"accelerator_count {count_value} is not a whole number")
+    if accelerator and count < 1:
+        raise ValueError(f"{accelerator} with accelerator_count {count}")
+    if not accelerator and count != 0:
+        raise ValueError(f"accelerator_count {count} but no accelerator named")
+    reason = instances.contradiction(provider, instance_type, accelerator, count)
+    if reason:
+        raise ValueError(f"accelerator count contradicts the instance table: {reason}")
+    price = _number(row, "price_usd_hour", required=True)
+    assert price is not None
+    if price <= 0:
+        raise ValueError(f"price {price} is not positive")
+    if price in PLACEHOLDER_PRICES:
+        raise ValueError(f"price {price} is a known placeholder value")
+    source = (row.get("source") or "").strip()
+    as_of = (row.get("as_of") or "").strip()
+    if not source or not as_of:
+        raise ValueError("every row needs a source and an as_of date")
+    shape = instances.shape_of(provider, instance_type, accelerator)
+    vcpus = _number(row, "vcpus")
+    memory = _number(row, "memory_gib")
+    acc_mem = _number(row, "accelerator_memory_gib")
+    return Offer(
+        provider=provider, instance_type=instance_type, region=region, accelerator=accelerator,
+        accelerator_count=count,
+        accelerator_memory_gib=acc_mem if acc_mem is not None else instances.accelerator_memory(accelerator),
+        vcpus=vcpus if vcpus is not None else (shape.vcpus if shape else None),
+        memory_gib=memory if memory is not None else (shape.memory_gib if shape else None),
+        price_usd_hour=price, capacity=capacity, source=source, as_of=as_of,
+        derived=(row.get("derived") or "").strip().lower() in ("true", "1", "yes"),
+        notes=(row.get("notes") or "").strip(),
+    )
+
+
+def _parse_layer(rows: Iterable[Mapping[str, str]], origin: str,
+                 dropped: list[tuple[Mapping[str, str], str]]) -> dict[tuple, Offer]:
+    layer: dict[tuple, Offer] = {}
+    for row in rows:
+        try:
+            offer = parse_row(row)
+        except (ValueError, TypeError) as exc:
+            dropped.append((dict(row), f"{origin}: {exc}"))
+            continue
+        if offer.key in layer:
+            dropped.append((dict(row), f"{origin}: duplicate key {offer.label} (first row kept)"))
+            continue
+        layer[offer.key] = offer
+    return layer
+
+
+def _drop_bad_spot(merged: dict[tuple, Offer], dropped: list[tuple[Mapping[str, str], str]]) -> None:
+    for key, offer in list(merged.items()):
+        if offer.capacity != "spot":
+            continue
+        twin = merged.get(key[:5] + ("on_demand",))
+        if twin is not None and offer.price_usd_hour >= twin.price_usd_hour:
+            del merged[key]
+            dropped.append((offer.to_row(), f"spot price {offer.price_usd_hour} is not below on-demand "
+                                            f"{twin.price_usd_hour} for {offer.label} (placeholder or stale)"))
+
+
+def build(layers: Iterable[tuple[str, Iterable[Mapping[str, str]]]]) -> Catalog:
+    """Validate and merge ``(origin, rows)`` layers in order; later layers replace earlier keys."""
+    dropped: list[tuple[Mapping[str, str], str]] = []
+    merged: dict[tuple, Offer] = {}
+    for origin, rows in layers:
+        merged.update(_parse_layer(rows, origin, dropped))
+    _drop_bad_spot(merged, dropped)
+    ordered = sorted(merged.values(), key=lambda o: (o.provider, o.instance_type, o.region, o.capacity,
+                                                     o.accelerator or "", o.accelerator_count))
+    return Catalog(rows=tuple(ordered), dropped=dropped)
+
+
+def read_csv(path: str | os.PathLike[str]) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write_csv(offers: Iterable[Offer], path: str | os.PathLike[str] | None = None) -> str:
+    """Write offers as catalog CSV to ``path`` (atomically) and return the text."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for offer in offers:
+        writer.writerow(offer.to_row())
+    text = buf.getvalue()
+    if path is not None:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    return text
+
+
+def cache_path() -> Path:
+    """Where ``catalog refresh`` writes: ``platformdirs.user_cache_dir("cloudml")/catalog.csv``."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("cloudml")) / "catalog.csv"
+
+
+def override_path(path: str | os.PathLike[str] | None = None) -> Path | None:
+    chosen = path if path is not None else os.environ.get("CLOUDML_CATALOG")
+    return Path(chosen) if chosen else None
+
+
+_LOADED: dict[tuple, Catalog] = {}
+
+
+def _stamp(p: Path | None) -> tuple[str, float] | None:
+    if p is None:
+        return None
+    try:
+        return (str(p), p.stat().st_mtime)
+    except OSError:
+        return (str(p), -1.0)
+
+
+def load_catalog(path: str | os.PathLike[str] | None = None, *, verbose: bool = False) -> Catalog:
+    """Bundled snapshot, then the refresh cache, then the override file (``path`` or ``CLOUDML_CATALOG``).
+
+    Cached in-process until one of the files changes. A missing override file is a ``ValidationError``.
+    With ``verbose`` each dropped row and its reason is printed to stderr.
+    """
+    override = override_path(path)
+    if override is not None and not override.is_file():
+        raise ValidationError("catalog", f"override file {str(override)!r} does not exist",
+                              "set CLOUDML_CATALOG or --catalog to a CSV with the catalog columns")
+    cache = cache_path()
+    stamp = (_stamp(BUNDLED), _stamp(cache), _stamp(override))
+    catalog = _LOADED.get(stamp)
+    if catalog is None:
+        layers: list[tuple[str, Iterable[Mapping[str, str]]]] = [("bundled", read_csv(BUNDLED))]
+        if cache.is_file():
+            layers.append((f"cache {cache}", read_csv(cache)))
+        if override is not None:
+            layers.append((f"override {override}", read_csv(override)))
+        catalog = build(layers)
+        _LOADED.clear()
+        _LOADED[stamp] = catalog
+    if verbose:
+        for row, reason in catalog.dropped:
+            print(f"dropped {row.get('provider', '?')}:{row.get('instance_type', '?')} "
+                  f"{row.get('region', '?')} {row.get('capacity', '?')}: {reason}", file=sys.stderr)
+    return catalog
+
+
+def price_of(provider: str, instance_type: str, region: str | None = None, spot: bool = False, *,
+             accelerator: str | None = None, catalog: Catalog | None = None) -> Offer | None:
+    """The catalog offer for ``instance_type`` on ``provider`` in ``region`` (the cheapest region when None),
+    or None when the catalog has no price for it there. For hosts that take attachable accelerators
+    (Vertex ``n1-standard-8``) pass ``accelerator`` ("T4:2"); without it the bare host is priced."""
+    catalog = catalog if catalog is not None else load_catalog()
+    capacity = "spot" if spot else "on_demand"
+    acc_name, acc_count = accelerators.parse(accelerator) if accelerator else (None, 0)
+    pool = [o for o in catalog.rows if o.provider == provider and o.instance_type == instance_type
+            and o.capacity == capacity and (region is None or o.region == region)]
+    exact = [o for o in pool if (o.accelerator, o.accelerator_count) == (acc_name, acc_count)]
+    if instances.ATTACHABLE.get((provider, instance_type)) is not None or accelerator:
+        pool = exact
+    return min(pool, key=lambda o: o.price_usd_hour) if pool else None

@@ -1,0 +1,268 @@
+"""``Estimator``: fit a training script on any provider, deploy what it trained, or attach to a past job.
+
+Orchestration only (DESIGN "Flow of fit()"): validate the spec, choose an instance when none is pinned (cost
+planner), get the provider (first SDK import happens there), check its features, bundle, submit once, wait.
+Every check that can fail on bad input runs before any subprocess or network call.
+The constructor does no I/O; it validates values so mistakes surface where they are written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from cloudml import packaging, providers
+from cloudml.endpoints import Endpoint
+from cloudml.errors import ValidationError
+from cloudml.jobs import Job
+from cloudml.providers.base import JobState, Provider
+from cloudml.spec import DeploySpec, Resources, SourceCode, TrainingSpec, make_job_name
+
+log = logging.getLogger("cloudml")
+
+DEFAULT_PROVIDER = "local"
+
+
+def cache_dir() -> Path:
+    """Where bundles and downloads are cached: ``CLOUDML_CACHE_DIR`` or the user cache dir."""
+    if os.environ.get("CLOUDML_CACHE_DIR"):
+        return Path(os.environ["CLOUDML_CACHE_DIR"])
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("cloudml"))
+
+
+def _channels(inputs: str | os.PathLike[str] | Mapping[str, Any] | None) -> dict[str, str]:
+    if inputs is None:
+        return {}
+    if isinstance(inputs, (str, os.PathLike)):
+        return {"training": os.fspath(inputs)}
+    if isinstance(inputs, Mapping):
+        return {str(k): os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in inputs.items()}
+    raise ValidationError("inputs", f"expected a URI/path or a mapping of channel name to URI, got {type(inputs).__name__}")
+
+
+class Estimator:
+    """A training script plus where and how to run it.
+
+    >>> est = Estimator("train.py", source_dir="src", framework="pytorch", provider="local",
+    ...                 hyperparameters={"epochs": 5})
+    >>> job = est.fit({"training": "data/"})        # blocks, streams logs, returns a Job
+    >>> endpoint = est.deploy()                      # serves src/inference.py with the trained model
+    """
+
+    def __init__(
+        self,
+        entry_point: str,
+        source_dir: str | os.PathLike[str] = ".",
+        framework: str = "pytorch",
+        framework_version: str | None = None,
+        *,
+        resources: Resources | None = None,
+        instance_type: str | None = None,
+        instance_count: int = 1,
+        processes_per_node: int | None = None,
+        distribution: str | None = None,
+        hyperparameters: Mapping[str, Any] | None = None,
+        environment: Mapping[str, str] | None = None,
+        provider: str | None = None,
+        provider_options: Mapping[str, Any] | None = None,
+        base_job_name: str | None = None,
+        max_run_seconds: int = 24 * 3600,
+        max_wait_seconds: int | None = None,
+        checkpoint_uri: str | None = None,
+        output_uri: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        ignore: tuple[str, ...] = (),
+        allow_secrets: bool = False,
+    ):
+        resources = resources if resources is not None else Resources()
+        if not isinstance(resources, Resources):
+            raise ValidationError("resources", f"must be a cloudml.Resources, got {type(resources).__name__}")
+        if instance_type is not None:
+            if resources.instance_type not in (None, instance_type):
+                raise ValidationError("instance_type", "given both here and in resources.instance_type", "give it once")
+            resources = replace(resources, instance_type=instance_type)
+        self.provider_name = provider or DEFAULT_PROVIDER
+        if not isinstance(self.provider_name, str) or self.provider_name not in providers.available():
+            from cloudml.errors import UnknownProviderError
+
+            raise UnknownProviderError(str(self.provider_name), providers.available())
+        self.provider_options = dict(provider_options or {})
+        self.base_job_name = base_job_name or Path(entry_point).stem.replace("_", "-")
+        self.spec = TrainingSpec(
+            source=SourceCode(entry_point, os.fspath(source_dir), ignore=tuple(ignore), allow_secrets=allow_secrets),
+            framework=framework, framework_version=framework_version, resources=resources,
+            instance_count=instance_count, processes_per_node=processes_per_node, distribution=distribution,
+            hyperparameters=dict(hyperparameters or {}), environment=dict(environment or {}),
+            max_run_seconds=max_run_seconds, max_wait_seconds=max_wait_seconds, checkpoint_uri=checkpoint_uri,
+            output_uri=output_uri, tags=dict(tags or {}),
+        )
+        self.latest_job: Job | None = None
+        self._provider: Provider | None = None
+
+    def __repr__(self) -> str:
+        s = self.spec
+        return (f"Estimator({s.source.entry_point!r}, source_dir={s.source.source_dir!r}, framework={s.framework!r}, "
+                f"framework_version={s.framework_version!r}, provider={self.provider_name!r})")
+
+    # convenient read-only views of the spec
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        return dict(self.spec.hyperparameters)
+
+    @property
+    def framework(self) -> str:
+        return self.spec.framework
+
+    @property
+    def framework_version(self) -> str | None:
+        return self.spec.framework_version
+
+    @property
+    def provider(self) -> Provider:
+        """The provider instance (created on first use; this is where its SDK is first imported)."""
+        if self._provider is None:
+            self._provider = providers.get(self.provider_name, **self.provider_options)
+        return self._provider
+
+    # -- training -----------------------------------------------------------------------------------------
+    def prepare(self, inputs: Any = None, job_name: str | None = None) -> TrainingSpec:
+        """The exact spec ``fit`` would submit: validated, instance chosen. Makes no network call."""
+        spec = replace(self.spec, channels=_channels(inputs), job_name=job_name or make_job_name(self.base_job_name))
+        provider = self.provider
+        spec.validate(provider.storage_schemes)
+        spec = self._choose_instance(spec)
+        provider.check_features(spec)
+        provider.validate(spec)
+        return spec
+
+    def _choose_instance(self, spec: TrainingSpec) -> TrainingSpec:
+        """Pick the instance from the price catalog when none is pinned, and refuse a job whose worst-case
+        cost (price x max_run_seconds x instances) exceeds ``resources.max_total_usd``."""
+        res = spec.resources
+        if self.provider_name == DEFAULT_PROVIDER or (res.instance_type is not None and res.max_total_usd is None):
+            return spec
+        from cloudml.cost import Workload, plan_for
+
+        plans = plan_for(res, [self.provider_name], instance_count=spec.instance_count,
+                         workload=Workload(hours=spec.max_run_seconds / 3600))
+        if res.instance_type is not None:
+            return spec
+        best = plans[0]
+        offer = best.offer
+        log.info("chose %s (%s, %s) at $%.2f/h; runners-up: %s", offer.instance_type, offer.region, offer.capacity,
+                 offer.price_usd_hour,
+                 ", ".join(f"{p.offer.instance_type} ${p.offer.price_usd_hour:.2f}/h" for p in plans[1:4]) or "none")
+        accelerator = f"{offer.accelerator}:{offer.accelerator_count}" if offer.accelerator else res.accelerator
+        return replace(spec, resources=replace(res, instance_type=offer.instance_type, accelerator=accelerator,
+                                               region=res.region or offer.region))
+
+    def fit(self, inputs: Any = None, *, wait: bool = True, logs: bool = True, job_name: str | None = None) -> Job:
+        """Run the training script. ``inputs``: a path/URI (channel ``training``) or ``{channel: path/URI}``;
+        local paths are uploaded to the provider's storage. Blocks until the job ends when ``wait``.
+        Raises ``JobFailedError`` if it fails; returns the ``Job``."""
+        spec = self.prepare(inputs, job_name)
+        bundle = packaging.build(spec.source.source_dir, cache_dir() / "bundles", entry_point=spec.source.entry_point,
+                                 ignore=spec.source.ignore, allow_secrets=spec.source.allow_secrets)
+        info = self.provider.submit(spec, bundle)
+        self.latest_job = Job(self.provider, info.name)
+        if wait:
+            self.latest_job.wait(logs=logs)
+        return self.latest_job
+
+    @property
+    def model_uri(self) -> str | None:
+        return self.latest_job.model_uri if self.latest_job else None
+
+    # -- serving ------------------------------------------------------------------------------------------
+    def deploy(
+        self,
+        *,
+        instance_type: str | None = None,
+        accelerator: str | None = None,
+        min_replicas: int = 1,
+        max_replicas: int | None = None,
+        endpoint_name: str | None = None,
+        inference_entry_point: str = "inference.py",
+        environment: Mapping[str, str] | None = None,
+        ttl_seconds: int | None = None,
+        auth_token: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> Endpoint:
+        """Serve the latest job's model behind the provider's endpoint, using ``inference.py`` from
+        ``source_dir`` when it exists. Blocks until the endpoint is in service."""
+        if self.latest_job is None:
+            raise ValidationError("deploy", "there is no trained model yet", "call fit() or Estimator.attach() first")
+        info = self.latest_job.describe()
+        if info.state != JobState.COMPLETED or not info.model_uri:
+            raise ValidationError("deploy", f"job {info.name} is {info.state.value}, not Completed",
+                                  "wait for it to complete")
+        source_dir = self.spec.source.source_dir
+        source = (SourceCode(inference_entry_point, source_dir, ignore=self.spec.source.ignore,
+                             allow_secrets=self.spec.source.allow_secrets)
+                  if (Path(source_dir) / inference_entry_point).is_file() else None)
+        name = endpoint_name or f"{info.name[:54].rstrip('-')}-{secrets.token_hex(4)}"
+        spec = DeploySpec(
+            model_uri=info.model_uri, source=source, framework=self.spec.framework,
+            framework_version=self.spec.framework_version, instance_type=instance_type, accelerator=accelerator,
+            min_replicas=min_replicas, max_replicas=max_replicas, endpoint_name=name,
+            environment=dict(environment or {}), ttl_seconds=ttl_seconds, auth_token=auth_token,
+            tags={**self.spec.tags, **(tags or {})},
+        )
+        self.provider.check_features(spec)
+        endpoint = self.provider.deploy(spec)
+        return Endpoint(self.provider, endpoint.name)
+
+    # -- attach -------------------------------------------------------------------------------------------
+    @classmethod
+    def attach(cls, job_name: str, provider: str = DEFAULT_PROVIDER,
+               provider_options: Mapping[str, Any] | None = None) -> Estimator:
+        """Rebuild an estimator from an existing job (any state) so it can be waited on or deployed."""
+        instance = providers.get(provider, **dict(provider_options or {}))
+        info = instance.describe_job(job_name)
+        source_dir = info.extra.get("source_dir")
+        if not source_dir or not Path(source_dir).is_dir():
+            source_dir = str(cls._fetch_code(instance, info.code_uri, job_name))
+        est = cls(
+            info.entry_point or "train.py", source_dir, info.framework or "pytorch", info.framework_version,
+            instance_type=info.instance_type if provider != DEFAULT_PROVIDER else None,
+            instance_count=info.instance_count, hyperparameters=dict(info.hyperparameters),
+            provider=provider, provider_options=provider_options,
+        )
+        est._provider = instance
+        est.latest_job = Job(instance, job_name)
+        return est
+
+    @staticmethod
+    def _fetch_code(provider: Provider, code_uri: str | None, job_name: str) -> Path:
+        if not code_uri:
+            raise ValidationError("job_name", f"job {job_name} records no code bundle to rebuild from")
+        dest = cache_dir() / "attached" / job_name
+        if not dest.is_dir():
+            archive = cache_dir() / "attached" / f"{job_name}.tar.gz"
+            archive.parent.mkdir(parents=True, exist_ok=True)
+            provider.download(code_uri, str(archive))
+            packaging.safe_extract(archive, dest)
+        return dest
+
+
+class PyTorch(Estimator):
+    """``Estimator`` with ``framework="pytorch"``."""
+
+    def __init__(self, entry_point: str, source_dir: str | os.PathLike[str] = ".",
+                 framework_version: str | None = None, **kwargs: Any):
+        super().__init__(entry_point, source_dir, "pytorch", framework_version, **kwargs)
+
+
+class TensorFlow(Estimator):
+    """``Estimator`` with ``framework="tensorflow"``."""
+
+    def __init__(self, entry_point: str, source_dir: str | os.PathLike[str] = ".",
+                 framework_version: str | None = None, **kwargs: Any):
+        super().__init__(entry_point, source_dir, "tensorflow", framework_version, **kwargs)

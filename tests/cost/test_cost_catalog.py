@@ -1,0 +1,135 @@
+"""The bundled snapshot, validation of the known traps, layering and price_of."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from cost_helpers import row, write_rows
+
+from cloudml.cost import load_catalog, price_of
+from cloudml.cost.catalog import BUNDLED, build, read_csv
+from cloudml.errors import ValidationError
+
+
+def test_every_bundled_row_passes_validation():
+    rows = read_csv(BUNDLED)
+    catalog = build([("bundled", rows)])
+    assert catalog.dropped == []
+    assert len(catalog.rows) == len(rows) >= 90
+
+
+def test_every_bundled_row_has_provenance():
+    for offer in load_catalog().rows:
+        assert offer.source and offer.as_of == "2026-11-23"
+        if offer.derived:
+            assert offer.source.startswith("derived from ") and " x " in offer.notes, offer.label
+        else:
+            assert "@" in offer.source, offer.label       # repo:path@commit
+
+
+@pytest.mark.parametrize("provider, instance_type, accelerator", [
+    ("sagemaker", "ml.m5.xlarge", None), ("sagemaker", "ml.g4dn.xlarge", "T4"), ("sagemaker", "ml.p3.2xlarge", "V100"),
+    ("sagemaker", "ml.g5.xlarge", "A10G"), ("sagemaker", "ml.g6.xlarge", "L4"), ("sagemaker", "ml.p4d.24xlarge", "A100"),
+    ("sagemaker", "ml.p4de.24xlarge", "A100-80GB"), ("sagemaker", "ml.p5.48xlarge", "H100"),
+    ("sagemaker", "ml.trn1.32xlarge", "TRAINIUM"),
+    ("vertex", "n1-standard-8", None), ("vertex", "n1-standard-8", "T4"), ("vertex", "n1-standard-8", "V100"),
+    ("vertex", "g2-standard-4", "L4"), ("vertex", "a2-highgpu-8g", "A100"), ("vertex", "a3-highgpu-8g", "H100"),
+    ("vertex", "cloud-tpu", "TPU-V3"), ("vertex", "ct4p-hightpu-4t", "TPU-V4"), ("vertex", "ct5lp-hightpu-8t", "TPU-V5E"),
+    ("vertex", "ct5p-hightpu-4t", "TPU-V5P"), ("vertex", "ct6e-standard-8t", "TPU-V6E"),
+    ("azureml", "Standard_D32s_v3", None), ("azureml", "Standard_NC4as_T4_v3", "T4"), ("azureml", "Standard_NC6s_v3", "V100"),
+    ("azureml", "Standard_NC24ads_A100_v4", "A100-80GB"), ("azureml", "Standard_ND96asr_v4", "A100"),
+    ("azureml", "Standard_ND96isr_H100_v5", "H100"),
+])
+def test_families_present(provider, instance_type, accelerator):
+    assert any(o.provider == provider and o.instance_type == instance_type and o.accelerator == accelerator
+               for o in load_catalog().rows)
+
+
+def test_bundled_anomalies_are_not_ranked():
+    labels = {o.label for o in load_catalog().rows}
+    assert not any("a2-ultragpu" in label for label in labels)                       # source flags ANOMALY
+    assert not any(o.instance_type == "a3-highgpu-8g" and o.region == "us-central1" for o in load_catalog().rows)
+    nd_h100 = [o for o in load_catalog().rows if o.instance_type == "Standard_ND96isr_H100_v5"]
+    assert [(o.capacity, o.accelerator_count) for o in nd_h100] == [("on_demand", 8)]  # placeholder spot gone
+
+
+def test_derived_premiums_are_the_documented_factors():
+    p4de = price_of("sagemaker", "ml.p4de.24xlarge", "us-east-1")
+    assert p4de.derived and p4de.price_usd_hour == pytest.approx(27.44705 * 1.25, abs=1e-5)
+    a100 = price_of("vertex", "a2-highgpu-1g", "us-central1")
+    assert a100.derived and a100.price_usd_hour == pytest.approx(3.67339 * 1.15, abs=1e-5)
+    nc = price_of("azureml", "Standard_NC6s_v3", "eastus")
+    assert not nc.derived and nc.price_usd_hour == 3.06
+    spot = price_of("sagemaker", "ml.p3.2xlarge", "us-east-1", spot=True)   # managed spot = sm x ec2 ratio
+    assert spot.price_usd_hour == pytest.approx(3.825 * 0.4803 / 3.06, abs=1e-5)
+
+
+def test_known_traps_are_dropped_with_reasons():
+    rows = [
+        row("vertex", "ct6e-standard-1t", "TPU-V6E", 1, 700.0, region="asia-east1"),            # placeholder
+        row("azureml", "Standard_NC6s_v3", "V100", 1, 3.06, region="westus"),
+        row("azureml", "Standard_NC6s_v3", "V100", 1, 3.50, capacity="spot", region="westus"),  # spot above od
+        row("azureml", "Standard_NC40ads_H100_v5", "H100-NVL", 1, 6.98, region="westus"),
+        row("azureml", "Standard_NC40ads_H100_v5", "H100-NVL", 1, 6.98, capacity="spot", region="westus"),  # ==
+        row("azureml", "Standard_ND96isr_H100_v5", "H100", 12, 98.32, region="westus"),          # wrong count
+        row("sagemaker", "ml.p3.2xlarge", "A100", 1, 3.0, region="us-west-2"),                   # wrong kind
+        row("sagemaker", "ml.g5.xlarge", "A10G", 1, 0, region="us-west-2"),                      # zero price
+        row("sagemaker", "ml.g5.xlarge", "A10G", 1, -1, region="us-east-2"),                     # negative
+        row("sagemaker", "ml.g6.xlarge", "L4", 1, 1.0, region="us-west-2"),
+        row("sagemaker", "ml.g6.xlarge", "L4", 1, 1.1, region="us-west-2"),                      # duplicate key
+        row("sagemaker", "ml.x", "FOO", 1, 1.0),                                                 # unknown accel
+        row("oracle", "BM.GPU4.8", "A100", 8, 1.0),                                              # unknown provider
+        row("sagemaker", "ml.g6.xlarge", "L4", 1, "nan", region="eu-west-1"),                   # not finite
+    ]
+    catalog = build([("traps", rows)])
+    reasons = [reason for _, reason in catalog.dropped]
+    assert len(reasons) == 11, reasons
+    text = "\n".join(reasons)
+    for expected in ("700.0 is a known placeholder", "spot price 3.5 is not below on-demand 3.06",
+                     "spot price 6.98 is not below on-demand 6.98", "has 8 x H100, row says 12 x H100",
+                     "has 1 x V100, row says 1 x A100", "price 0.0 is not positive", "price -1.0 is not positive",
+                     "duplicate key", "unknown accelerator 'FOO'", "unknown provider 'oracle'", "not a finite number"):
+        assert expected in text
+    kept = {o.label for o in catalog.rows}
+    assert kept == {"azureml:Standard_NC6s_v3 V100x1 westus on_demand",
+                    "azureml:Standard_NC40ads_H100_v5 H100-NVLx1 westus on_demand",
+                    "sagemaker:ml.g6.xlarge L4x1 us-west-2 on_demand"}
+    assert next(o for o in catalog.rows if o.instance_type == "ml.g6.xlarge").price_usd_hour == 1.0
+
+
+def test_override_replaces_same_key_and_adds_rows(tmp_path, monkeypatch):
+    override = write_rows(tmp_path / "mine.csv", [
+        row("azureml", "Standard_NC6s_v3", "V100", 1, 2.5, region="eastus", source="my negotiated price"),
+        row("vertex", "a2-ultragpu-1g", "A100-80GB", 1, 5.07, region="us-central1"),
+    ])
+    monkeypatch.setenv("CLOUDML_CATALOG", str(override))
+    catalog = load_catalog()
+    nc = price_of("azureml", "Standard_NC6s_v3", "eastus", catalog=catalog)
+    assert nc.price_usd_hour == 2.5 and nc.source == "my negotiated price"
+    assert price_of("vertex", "a2-ultragpu-1g", catalog=catalog).price_usd_hour == 5.07
+    assert len(catalog.rows) == len(read_csv(BUNDLED)) + 1
+    # a cheaper on-demand override now makes the bundled spot row (0.3978) still valid; one above it would not
+    write_rows(override, [row("azureml", "Standard_NC6s_v3", "V100", 1, 0.3, region="eastus")])
+    os.utime(override, (1, 1))   # a new mtime: the in-process cache is keyed on it
+    again = load_catalog()
+    assert any("spot price 0.3978 is not below on-demand 0.3" in r for _, r in again.dropped)
+
+
+def test_missing_override_file_is_bad_input(tmp_path):
+    with pytest.raises(ValidationError, match="does not exist"):
+        load_catalog(tmp_path / "nope.csv")
+
+
+def test_verbose_load_prints_each_dropped_row(tmp_path, capsys):
+    bad = write_rows(tmp_path / "bad.csv", [row("vertex", "ct6e-standard-1t", "TPU-V6E", 1, 700.0, region="x")])
+    load_catalog(bad, verbose=True)
+    assert "dropped vertex:ct6e-standard-1t x on_demand" in capsys.readouterr().err
+
+
+def test_price_of():
+    assert price_of("sagemaker", "ml.p3.2xlarge", "us-east-1").price_usd_hour == 3.825
+    assert price_of("sagemaker", "ml.p3.2xlarge", "eu-west-1") is None                     # no row there
+    assert price_of("vertex", "n1-standard-8").accelerator is None                          # bare host
+    assert price_of("vertex", "n1-standard-8", accelerator="T4").price_usd_hour == pytest.approx(0.73 * 1.15)
+    assert price_of("sagemaker", "ml.nothing") is None

@@ -1,0 +1,135 @@
+"""Ranking on a fixed catalog, pinned to hand arithmetic; Pareto front; infeasible requests; plan_for."""
+
+from __future__ import annotations
+
+import pytest
+from cost_helpers import row
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloudml.cost import PlanRequest, Workload, pareto_front, plan, plan_for
+from cloudml.cost.catalog import build
+from cloudml.errors import BudgetExceededError, NoFeasibleOfferError, ValidationError
+from cloudml.spec import Resources
+
+# 18e6 TFLOP at efficiency 0.5: V100x8 sustains 500 TFLOPS -> 10 h; A100x8 1248 -> 4.0064 h; H100x8 3956 -> 1.2639 h
+WORK = Workload(tflop=18e6, efficiency=0.5)
+V100_H, A100_H, H100_H = 18e6 / (8 * 125 * 0.5) / 3600, 18e6 / (8 * 312 * 0.5) / 3600, 18e6 / (8 * 989 * 0.5) / 3600
+
+
+def labels(plans):
+    return [p.offer.instance_type for p in plans]
+
+
+def test_cheapest_to_finish_differs_from_cheapest_per_hour(fixed_catalog):
+    per_hour = plan(PlanRequest(workload=WORK, accelerator="V100"), fixed_catalog)   # V100 only
+    assert labels(per_hour) == ["test.v100x8"]
+    gpu_any = PlanRequest(workload=WORK, min_accelerator_memory_gib=16)
+    by_hour = plan(gpu_any, fixed_catalog)
+    assert labels(by_hour) == ["test.v100x8", "test.a100x8", "test.h100x8"]      # $24 < $30 < $60 per hour
+    assert [p.hourly_usd for p in by_hour] == [24.0, 30.0, 60.0]
+    to_finish = plan(PlanRequest(workload=WORK, min_accelerator_memory_gib=16, objective="cheapest-to-finish"),
+                     fixed_catalog)
+    assert labels(to_finish) == ["test.h100x8", "test.a100x8", "test.v100x8"]
+    assert [round(p.total_usd, 2) for p in to_finish] == [round(60 * H100_H, 2), round(30 * A100_H, 2), 240.0]
+    assert [round(p.total_usd, 2) for p in to_finish] == [75.83, 120.19, 240.0]
+    assert to_finish[0].hours == pytest.approx(1.2639, abs=1e-4)
+
+
+def test_fastest_within_budget_and_max_hours(fixed_catalog):
+    req = PlanRequest(workload=WORK, spot=None, objective="fastest-within-budget", max_total_usd=100,
+                      min_accelerator_memory_gib=16)
+    plans = plan(req, fixed_catalog)
+    # H100 spot ($20/h -> $25.28) and on-demand ($75.83) fit; both take 1.26 h; tie broken by cost
+    assert [(p.offer.instance_type, p.offer.capacity) for p in plans] == [("test.h100x8", "spot"),
+                                                                          ("test.h100x8", "on_demand")]
+    slow_ok = plan(PlanRequest(workload=WORK, max_hours=5, accelerator="A100"), fixed_catalog)
+    assert labels(slow_ok) == ["test.a100x8"]
+
+
+def test_instance_count_scales_hours_and_price(fixed_catalog):
+    one = plan(PlanRequest(workload=WORK, accelerator="A100:8"), fixed_catalog)[0]
+    two = plan(PlanRequest(workload=WORK, accelerator="A100:8", instance_count=2), fixed_catalog)[0]
+    assert two.hours == pytest.approx(one.hours / 2)
+    assert two.hourly_usd == 60.0 and two.total_usd == pytest.approx(one.total_usd)
+
+
+def test_pareto_front(fixed_catalog):
+    plans = plan(PlanRequest(workload=WORK, spot=None, min_accelerator_memory_gib=16), fixed_catalog)
+    assert [(p.offer.instance_type, p.offer.capacity) for p in pareto_front(plans)] == [("test.h100x8", "spot")]
+    hours_only = plan(PlanRequest(workload=Workload(hours=3)), fixed_catalog)
+    front = pareto_front(hours_only)
+    assert [p.offer.instance_type for p in front] == ["test.cpu"]      # same hours: cheapest dominates
+
+
+def test_a100_request_includes_the_80gb_part_and_min_count_is_a_minimum():
+    plans = plan(PlanRequest(accelerator="A100:4", workload=Workload(hours=1)))
+    kinds = {(p.offer.accelerator, p.offer.accelerator_count) for p in plans}
+    assert ("A100-80GB", 8) in kinds and ("A100", 4) in kinds and all(c >= 4 for _, c in kinds)
+    only_80 = plan(PlanRequest(accelerator="A100:4", min_accelerator_memory_gib=80, workload=Workload(hours=1)))
+    assert {p.offer.accelerator for p in only_80} == {"A100-80GB"}
+
+
+def test_nothing_feasible_shows_closest(fixed_catalog):
+    with pytest.raises(NoFeasibleOfferError) as info:
+        plan(PlanRequest(accelerator="H100:16"), fixed_catalog)
+    closest = info.value.closest
+    assert closest[0].offer.instance_type == "test.h100x8"
+    assert "8 x H100 < 16 requested" in closest[0].violations
+
+
+def test_objectives_needing_a_workload_say_so():
+    with pytest.raises(ValidationError, match="needs a workload"):
+        PlanRequest(objective="cheapest-to-finish")
+    with pytest.raises(ValidationError, match="unknown provider"):
+        PlanRequest(providers=["oracle"])
+    with pytest.raises(ValidationError, match="count must be at least 1"):
+        PlanRequest(accelerator="A100:0")
+
+
+def test_plan_for_bridges_resources_and_refuses_over_budget(fixed_catalog):
+    res = Resources(accelerator="A100:8", max_total_usd=100.0)
+    with pytest.raises(BudgetExceededError) as info:
+        plan_for(res, ["vertex", "local"], workload=WORK, catalog=fixed_catalog)
+    message = str(info.value)
+    assert "$120.19" in message and "exceeds max_total_usd $100.00" in message and "312 TFLOPS" in message
+    ok = plan_for(Resources(accelerator="A100:8", max_total_usd=200.0), ["vertex"], workload=WORK,
+                  catalog=fixed_catalog)
+    assert ok[0].total_usd == pytest.approx(30 * A100_H)
+    pinned = plan_for(Resources(instance_type="test.h100x8", spot=True), ["azureml"], catalog=fixed_catalog)
+    assert [(p.offer.instance_type, p.offer.capacity) for p in pinned] == [("test.h100x8", "spot")]
+    unchecked = plan_for(Resources(accelerator="A100:8", max_total_usd=1.0), ["vertex"], catalog=fixed_catalog)
+    assert "not checked" in unchecked[0].assumptions[-1]
+    with pytest.raises(NoFeasibleOfferError):
+        plan_for(Resources(), ["local"])
+
+
+def test_full_catalog_tpu_request_returns_vertex_only():
+    plans = plan(PlanRequest(accelerator="tpu-v5e:8", workload=Workload(hours=10)))
+    assert plans and {p.offer.provider for p in plans} == {"vertex"}
+    assert plans[0].offer.instance_type == "ct5lp-hightpu-8t"
+
+
+prices = st.floats(min_value=0.01, max_value=200, allow_nan=False)
+kinds = st.sampled_from(["T4", "V100", "A100", "H100", "TPU-V5E"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(kinds, st.integers(1, 8), prices), min_size=1, max_size=25),
+       st.sampled_from(["cheapest-per-hour", "cheapest-to-finish", "fastest-within-budget"]))
+def test_ranking_and_pareto_properties(offers, objective):
+    rows = [row("vertex", f"gen{i}", acc, n, price) for i, (acc, n, price) in enumerate(offers)]
+    catalog = build([("generated", rows)])
+    plans = plan(PlanRequest(workload=Workload(tflop=1e6), objective=objective, spot=None), catalog)
+    assert len(plans) == len(offers)
+    key = {"cheapest-per-hour": lambda p: p.hourly_usd, "cheapest-to-finish": lambda p: p.total_usd,
+           "fastest-within-budget": lambda p: p.hours}[objective]
+    assert [key(p) for p in plans] == sorted(key(p) for p in plans)
+    for p in plans:
+        assert p.total_usd == pytest.approx(p.offer.price_usd_hour * p.hours)
+    front = pareto_front(plans)
+    for f in front:     # nothing strictly dominates a front member
+        assert not any(q.hours <= f.hours and q.total_usd <= f.total_usd and (q.hours, q.total_usd) != (f.hours, f.total_usd)
+                       for q in plans)
+    for q in plans:     # every plan off the front is dominated (or tied) by a front member
+        assert any(f.hours <= q.hours and f.total_usd <= q.total_usd for f in front)

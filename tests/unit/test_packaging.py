@@ -1,0 +1,161 @@
+"""Bundles: reproducible bytes, ignore rules, no credentials, safe extraction."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import shutil
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from cloudml.errors import BundleError, UnsafeArchiveError
+from cloudml.packaging import build, safe_extract
+
+
+def make_tree(root: Path) -> Path:
+    (root / "pkg").mkdir(parents=True)
+    (root / "train.py").write_text("print('hi')\n")
+    (root / "pkg" / "model.py").write_text("W = 1\n")
+    (root / "requirements.txt").write_text("numpy\n")
+    return root
+
+
+def names(bundle_path: Path) -> list[str]:
+    with tarfile.open(bundle_path) as tar:
+        return tar.getnames()
+
+
+def test_identical_trees_give_identical_bytes(tmp_path: Path) -> None:
+    a = make_tree(tmp_path / "a")
+    b = make_tree(tmp_path / "b")
+    os.utime(b / "train.py", (time.time() - 86400, time.time() - 86400))  # different mtime, same content
+    ba = build(a, tmp_path / "out-a", entry_point="train.py")
+    bb = build(b, tmp_path / "out-b", entry_point="train.py")
+    assert ba.sha256 == bb.sha256
+    assert ba.path.read_bytes() == bb.path.read_bytes()
+    assert ba.path.name == f"{ba.sha256}.tar.gz"
+
+
+def test_changing_one_file_changes_the_hash(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    first = build(src, tmp_path / "out", entry_point="train.py")
+    (src / "pkg" / "model.py").write_text("W = 2\n")
+    second = build(src, tmp_path / "out", entry_point="train.py")
+    assert first.sha256 != second.sha256
+
+
+def test_members_are_normalised(tmp_path: Path) -> None:
+    bundle = build(make_tree(tmp_path / "src"), tmp_path / "out", entry_point="train.py")
+    with tarfile.open(bundle.path) as tar:
+        members = tar.getmembers()
+    assert [m.name for m in members] == sorted(m.name for m in members)
+    assert {(m.uid, m.gid, m.uname, m.gname) for m in members} == {(0, 0, "", "")}
+    assert len({m.mtime for m in members}) == 1
+    assert "cloudml_launcher.py" in [m.name for m in members]
+    assert "cloudml_runtime/launcher.py" in [m.name for m in members]
+
+
+def test_credentials_and_vcs_never_enter_a_bundle(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    (src / ".env").write_text("API_TOKEN=abc\n")
+    (src / ".env.production").write_text("X=1\n")
+    (src / ".git").mkdir()
+    (src / ".git" / "config").write_text("[core]\n")
+    (src / "server.pem").write_text("not really a cert\n")
+    (src / "deploy.key").write_text("x\n")
+    (src / ".aws").mkdir()
+    (src / ".aws" / "credentials").write_text("[default]\naws_access_key_id = x\n")
+    (src / "id_rsa").write_text("x\n")
+    (src / ".venv" / "lib").mkdir(parents=True)
+    (src / ".venv" / "lib" / "site.py").write_text("x\n")
+    (src / "pkg" / "__pycache__").mkdir()
+    (src / "pkg" / "__pycache__" / "model.cpython-311.pyc").write_bytes(b"\0")
+    bundle = build(src, tmp_path / "out", entry_point="train.py")
+    inside = names(bundle.path)
+    for secret in (".env", ".env.production", ".git/config", "server.pem", "deploy.key", ".aws/credentials",
+                   "id_rsa", ".venv/lib/site.py", "pkg/__pycache__/model.cpython-311.pyc"):
+        assert secret not in inside
+    assert {"train.py", "pkg/model.py", "requirements.txt"} <= set(inside)
+    assert ".env" in bundle.excluded and ".git/" in bundle.excluded
+
+
+def test_file_holding_a_private_key_refuses_the_bundle(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    (src / "service-account.json").write_text(
+        '{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----\\n"}')
+    (src / "config.py").write_text('AWS_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"\n')
+    with pytest.raises(BundleError) as caught:
+        build(src, tmp_path / "out", entry_point="train.py")
+    assert "service-account.json" in str(caught.value) and "config.py" in str(caught.value)
+    assert not list(tmp_path.glob("out/*.tar.gz")), "nothing half-written"
+    allowed = build(src, tmp_path / "out", entry_point="train.py", allow_secrets=True)
+    assert "config.py" in names(allowed.path)
+
+
+def test_cloudmlignore_rules(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    (src / "data").mkdir()
+    (src / "data" / "big.bin").write_bytes(b"x")
+    (src / "data" / "keep.txt").write_text("k")
+    (src / "notes.md").write_text("n")
+    (src / "pkg" / "notes.md").write_text("n")
+    (src / ".cloudmlignore").write_text("# comments are ignored\ndata/\n!data/keep.txt\n/notes.md\n")
+    inside = names(build(src, tmp_path / "out", entry_point="train.py").path)
+    assert "data/big.bin" not in inside
+    assert "notes.md" not in inside and "pkg/notes.md" in inside
+
+
+def test_entry_point_excluded_or_missing_is_an_error(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    (src / ".cloudmlignore").write_text("train.py\n")
+    with pytest.raises(BundleError, match="excluded by an ignore rule"):
+        build(src, tmp_path / "out", entry_point="train.py")
+    with pytest.raises(BundleError, match="not inside source_dir"):
+        build(src, tmp_path / "out", entry_point="../elsewhere.py")
+
+
+def test_large_files_are_listed_in_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    src = make_tree(tmp_path / "src")
+    with open(src / "weights.bin", "wb") as f:  # sparse: 101 MB on paper, nothing on disk
+        f.truncate(101 * 1024 * 1024)
+    (src / ".cloudmlignore").write_text("")
+    with caplog.at_level(logging.WARNING, logger="cloudml.packaging"):
+        build(src, tmp_path / "out", entry_point="train.py", compresslevel=1)
+    assert "weights.bin" in caplog.text and "100 MB" in caplog.text
+
+
+def _tar_with(tmp_path: Path, member: tarfile.TarInfo, data: bytes = b"x") -> Path:
+    path = tmp_path / "evil.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        member.size = len(data) if member.isfile() else 0
+        tar.addfile(member, io.BytesIO(data) if member.isfile() else None)
+    return path
+
+
+@pytest.mark.parametrize("name", ["../escape.txt", "/abs/escape.txt", "ok/../../escape.txt"])
+def test_extraction_refuses_path_traversal(tmp_path: Path, name: str) -> None:
+    archive = _tar_with(tmp_path, tarfile.TarInfo(name))
+    with pytest.raises(UnsafeArchiveError):
+        safe_extract(archive, tmp_path / "dest")
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_extraction_refuses_links(tmp_path: Path) -> None:
+    link = tarfile.TarInfo("innocent")
+    link.type = tarfile.SYMTYPE
+    link.linkname = "/etc/passwd"
+    with pytest.raises(UnsafeArchiveError):
+        safe_extract(_tar_with(tmp_path, link), tmp_path / "dest")
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    bundle = build(src, tmp_path / "out", entry_point="train.py")
+    dest = tmp_path / "dest"
+    safe_extract(bundle.path, dest)
+    assert (dest / "pkg" / "model.py").read_text() == "W = 1\n"
+    shutil.rmtree(dest)
