@@ -35,6 +35,12 @@ def endpoint_name_for(provider: AzureMLProvider, spec: DeploySpec) -> str:
     import secrets
 
     name = spec.endpoint_name or f"cloudml-{secrets.token_hex(4)}"
+    if len(name) > 32:  # Azure's limit is 32 (a name is unique per region): keep the start, add a stable hash
+        import hashlib
+
+        short = f"{name[:23].rstrip('-')}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+        log.info("endpoint name %s is longer than Azure's 32 characters: using %s", name, short)
+        name = short
     if not provider.endpoint_name_pattern.match(name):
         raise ValidationError("endpoint_name", f"{name!r} is not a valid Azure ML endpoint name",
                               "3-32 letters, digits and hyphens, starting with a letter and not ending with a hyphen")

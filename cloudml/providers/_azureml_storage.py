@@ -46,8 +46,10 @@ def content_hash(path: Path) -> str:
 class BlobStore:
     """Blob access for one workspace. ``datastores`` is azure-ai-ml's ``DatastoreOperations`` (read lazily)."""
 
-    def __init__(self, datastores: Any, credential: Any, account_url: str | None = None):
+    def __init__(self, datastores: Any, credential: Any, account_url: str | None = None,
+                 default_datastore: str = "workspaceblobstore"):
         self._datastores = datastores
+        self._default = default_datastore
         self._credential = credential
         self._account_url = account_url.rstrip("/") if account_url else None
         self._cache: dict[str, tuple[str, str, Any]] = {}
@@ -86,7 +88,11 @@ class BlobStore:
             account_url = self._account_url
         else:
             account_url = f"{u.scheme}://{u.netloc}"
-        cred = u.query or self._credential
+        cred: Any = u.query or None
+        if cred is None:  # the workspace's own storage (code snapshots, outputs): use its datastore's secret
+            ds_url, ds_container, ds_secret = self._datastore(self._default)
+            cred = ds_secret if (ds_url.rstrip("/"), ds_container) == (account_url.rstrip("/"), parts[0]) \
+                else self._credential
         return ContainerClient(account_url, parts[0], credential=cred), (parts[1] if len(parts) > 1 else "")
 
     # -- reading ----------------------------------------------------------------------------------------------

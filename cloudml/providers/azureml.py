@@ -169,7 +169,8 @@ class AzureMLProvider(Provider):
         if self._blobs is None:
             from cloudml.providers._azureml_storage import BlobStore
 
-            self._blobs = BlobStore(self._client().datastores, self._credential(), self.options.get("storage_account_url"))
+            self._blobs = BlobStore(self._client().datastores, self._credential(), self.options.get("storage_account_url"),
+                                    self.options["datastore"])
         return self._blobs
 
     def _http(self) -> Any:
@@ -450,6 +451,23 @@ class AzureMLProvider(Provider):
 
     # -- storage ----------------------------------------------------------------------------------------------
     def download(self, uri: str, dest: str) -> str:
+        """A datastore path or blob URL -> ``dest``; a job's ``code_uri`` (a code asset id) -> ``dest`` as a
+        ``.tar.gz`` of the user's files in that code snapshot (cloudml's runtime files left out), which is what
+        ``Estimator.attach`` rebuilds an estimator from."""
+        m = re.search(r"/codes/([^/]+)/versions/([^/]+)$", uri)
+        if m:
+            import shutil
+
+            from cloudml.packaging import RESERVED, tar_dir
+
+            path = self._client()._code.get(m.group(1), version=m.group(2)).path  # MLClient has no public .code
+            with tempfile.TemporaryDirectory(prefix="cloudml-code-") as tmp:
+                self._store().download(path.rstrip("/") + "/", tmp)
+                for name in RESERVED:
+                    target = Path(tmp, name)
+                    shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+                tar_dir(tmp, dest)
+            return dest
         return self._store().download(uri, dest)
 
     # -- serving (in _azureml_deploy to keep this module small) -------------------------------------------------

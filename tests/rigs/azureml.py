@@ -7,7 +7,7 @@ run-history paths the SDK's job logs use. ``MLClient`` reaches it through a cust
 the fake's URL (see ``FakeAzureML.client_options``).
 
 Jobs run for real: a runner thread moves each job Queued -> Starting -> Running -> Completed/Failed/Canceled, and
-executes the uploaded code as an Azure ML command job would (``contract.run_bundle``): inputs downloaded from
+executes the uploaded code as an Azure ML command job would (``contract.run_bundle``'s contract, streaming): inputs downloaded from
 Azurite into folders, ``${{inputs.x}}`` / ``${{outputs.y}}`` replaced by those folders, one process per device with
 ``WORLD_SIZE``/``RANK``/``MASTER_ADDR`` for ``PyTorch`` distribution, ``TF_CONFIG`` for ``TensorFlow``; outputs are
 uploaded back to their datastore paths and the logs to ``user_logs/std_log_process_N.txt``.
@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-from tests.rigs.contract import run_bundle
+from cloudml.packaging import safe_extract
+from tests.rigs.contract import _DROP
 
 ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -227,6 +228,7 @@ class FakeAzureML:
         self.server: ThreadingHTTPServer | None = None
         self.threads: list[threading.Thread] = []
         self.job_dirs: dict[str, Path] = {}
+        self.job_procs: dict[str, list[subprocess.Popen[str]]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     @property
@@ -677,23 +679,22 @@ class FakeAzureML:
             self._set(name, "Canceled")
             return
         results: dict[int, Any] = {}
+        single = len(procs) == 1
 
         def one(rank: int, env: dict[str, str]) -> None:
+            log_blob = f"ExperimentRun/dcid.{name}/user_logs/" + ("std_log.txt" if single else f"std_log_process_{rank}.txt")
             if argv[:2] != ["python", "cloudml_launcher.py"]:
-                results[rank] = (127, f"the rig runs only 'python cloudml_launcher.py ...', got {command!r}\n")
+                text = f"the rig runs only 'python cloudml_launcher.py ...', got {command!r}\n"
+                self._write_log(log_blob, text)
+                results[rank] = (127, text)
                 return
-            run = run_bundle(bundle, workdir / f"process-{rank}", env=env, args=argv[2:], timeout=600)
-            results[rank] = (run.returncode, run.output)
+            results[rank] = self._run_streaming(name, bundle, workdir / f"process-{rank}", env, argv[2:], log_blob)
 
         threads = [threading.Thread(target=one, args=(rank, env), daemon=True) for rank, env in procs]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        for rank, (_, output) in results.items():
-            log_name = "std_log.txt" if len(procs) == 1 else f"std_log_process_{rank}.txt"
-            client = self.azurite.service().get_container_client(ARTIFACT_CONTAINER)
-            client.upload_blob(f"ExperimentRun/dcid.{name}/user_logs/{log_name}", output.encode(), overwrite=True)
         for oname, local in outputs.items():
             c, p = self._blob_location(props["outputs"][oname]["uri"])
             self.azurite.upload_folder(c, p, local)
@@ -737,22 +738,47 @@ class FakeAzureML:
             out = [(node, dict(base)) for node in range(nodes)]
         return out
 
+    def _write_log(self, blob: str, text: str) -> None:
+        client = self.azurite.service().get_container_client(ARTIFACT_CONTAINER)
+        client.upload_blob(blob, text.encode(), overwrite=True)
+
+    def _run_streaming(self, job: str, bundle: Path, workdir: Path, env: dict[str, str], args: list[str],
+                       log_blob: str) -> tuple[int, str]:
+        """``contract.run_bundle``'s contract (extract, clean environment, ``python cloudml_launcher.py ARGS``), but
+        streaming: the log blob is rewritten as lines arrive (at most every 0.3 s), as Azure ML appends to
+        ``user_logs/``, and the process group can be killed by a cancel."""
+        code_dir = workdir / "code"
+        safe_extract(bundle, code_dir)
+        (workdir / "tmp").mkdir()
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(_DROP)}
+        clean.update(env)
+        clean["TMPDIR"] = str(workdir / "tmp")  # each Azure ML container has its own /tmp
+        proc = subprocess.Popen([sys.executable, "cloudml_launcher.py", *args], cwd=code_dir, env=clean,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                                start_new_session=True)
+        with self.lock:
+            self.job_procs.setdefault(job, []).append(proc)
+        out: list[str] = []
+        last = 0.0
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.append(line)
+            if time.time() - last > 0.3:
+                self._write_log(log_blob, "".join(out))
+                last = time.time()
+        code = proc.wait()
+        text = "".join(out)
+        self._write_log(log_blob, text)
+        return code, text
+
     def _kill_job(self, name: str) -> None:
-        """End the processes this rig started for ``name`` (found by their working directory)."""
-        workdir = self.job_dirs.get(name)
-        if workdir is None:
-            return
-        root = str(workdir.resolve())
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit() or int(pid) == os.getpid():
-                continue
-            try:
-                cwd = os.readlink(f"/proc/{pid}/cwd")
-            except OSError:
-                continue
-            if cwd.startswith(root + os.sep):
+        """End the process groups this rig started for ``name``."""
+        with self.lock:
+            procs = list(self.job_procs.get(name, []))
+        for proc in procs:
+            if proc.poll() is None:
                 try:
-                    os.kill(int(pid), 9)
+                    os.killpg(proc.pid, 9)
                 except OSError:
                     pass
 
