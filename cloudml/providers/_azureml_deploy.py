@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from cloudml.errors import CapacityError, EndpointError, NotFoundError, ValidationError
 from cloudml.providers import _azureml_envs as envs
 from cloudml.providers import _azureml_requests as requests
-from cloudml.providers._azureml_serving import SCORING_SCRIPT, build_code_dir
+from cloudml.providers._azureml_serving import build_code_dir
 from cloudml.providers.base import EndpointInfo, EndpointState
 from cloudml.spec import local_path, uri_scheme
 
@@ -122,8 +122,7 @@ def deploy(provider: AzureMLProvider, spec: DeploySpec) -> EndpointInfo:
         environment = denv["id"] if "id" in denv else Environment(image=denv["image"], conda_file=denv["conda"])
         deployment = ManagedOnlineDeployment(
             **{**dreq, "environment": environment,
-               "code_configuration": CodeConfiguration(code=dreq["code_configuration"]["code"],
-                                                       scoring_script=SCORING_SCRIPT)})
+               "code_configuration": CodeConfiguration(**dreq["code_configuration"])})
         try:
             ml.online_deployments.begin_create_or_update(deployment).result()
         except HttpResponseError as exc:

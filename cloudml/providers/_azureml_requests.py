@@ -28,6 +28,7 @@ from typing import Any
 
 from cloudml.errors import ValidationError
 from cloudml.providers._azureml_envs import EnvChoice
+from cloudml.providers._azureml_serving import SCORING_SCRIPT
 from cloudml.spec import DeploySpec, TrainingSpec
 
 OUTPUTS = ("model", "output", "checkpoints")
@@ -178,7 +179,7 @@ def deployment_request(spec: DeploySpec, endpoint: str, *, model_id: str, code: 
                        egress_public_network_access: str | None = None) -> dict[str, Any]:
     req: dict[str, Any] = {
         "name": DEPLOYMENT_NAME, "endpoint_name": endpoint, "model": model_id,
-        "code_configuration": {"code": code, "scoring_script": "score.py"},
+        "code_configuration": {"code": code, "scoring_script": SCORING_SCRIPT},
         "environment": environment_dict(environment),
         "instance_type": instance_type, "instance_count": spec.min_replicas,
         "environment_variables": dict(spec.environment),

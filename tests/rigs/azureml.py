@@ -662,9 +662,11 @@ class FakeAzureML:
                 local = local / os.path.basename(p.rstrip("/"))
             subst[f"${{{{inputs.{iname}}}}}"] = str(local)
         outputs: dict[str, Path] = {}
-        for oname in props.get("outputs") or {}:
+        for oname, out in (props.get("outputs") or {}).items():
             local = workdir / "outputs" / oname
             local.mkdir(parents=True)
+            c, p = self._blob_location(out["uri"])  # rw_mount shows what the path already holds
+            self.azurite.download_prefix(c, p, local)
             outputs[oname] = local
             subst[f"${{{{outputs.{oname}}}}}"] = str(local)
         command = props.get("command") or ""
