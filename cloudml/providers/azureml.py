@@ -276,10 +276,13 @@ class AzureMLProvider(Provider):
             created_at=_now_iso(), bundle_sha256=bundle.sha256, spot_tier=spot_tier)
         try:
             created = ml.jobs.create_or_update(self._command(req))
-        except ResourceExistsError:
-            created = ml.jobs.get(spec.job_name)
         except HttpResponseError as exc:
-            raise self._translate(exc, itype) from None
+            translated = self._translate(exc, itype)
+            if translated is not exc:
+                raise translated from None
+            if not isinstance(exc, ResourceExistsError):
+                raise
+            created = ml.jobs.get(spec.job_name)  # a create retried after it succeeded: the same job
         log.info("submitted Azure ML job %s on %s", spec.job_name, compute or f"serverless {itype}")
         return self._job_info(created)
 
