@@ -348,8 +348,9 @@ class AzureMLProvider(Provider):
         return command(**kwargs)
 
     def _translate(self, exc: Exception, instance_type: str | None) -> Exception:
-        message = getattr(getattr(exc, "error", None), "message", None) or str(exc)
-        code = getattr(getattr(exc, "error", None), "code", "") or ""
+        error = getattr(exc, "error", None)
+        message = getattr(error, "message", None) or str(exc).splitlines()[0]
+        code = getattr(error, "code", "") or ""
         if _QUOTA.search(f"{code} {message}"):
             return CapacityError(self.name, instance_type or "unknown instance type", message.splitlines()[0])
         return exc

@@ -897,7 +897,7 @@ class FakeAzureML:
                 if key in self.resources:
                     self.resources[key]["properties"]["provisioningState"] = "Failed"
                     self.resources[key]["_logs"] = str(exc)
-                    self.resources[key]["properties"]["_error"] = str(exc)[-500:]
+                    self.resources[key]["_error"] = str(exc)[-500:]
 
     def _stop_scoring(self, key: str) -> None:
         for proc in self.processes.pop(key, []):
