@@ -9,12 +9,11 @@ import pytest
 
 from tests.conformance.suite import ProviderConformance, Rig
 from tests.rigs.azureml import WORKSPACE_CONTAINER
-
-pytest_plugins = ["tests.azureml.conftest"]
+from tests.rigs.azureml_fixtures import azurite, fake_aml, provider_options  # noqa: F401
 
 
 @pytest.fixture
-def rig(fake_aml, provider_options) -> Rig:
+def rig(fake_aml, provider_options) -> Rig:  # noqa: F811 - fixtures imported above
     def stage(path: Path, name: str) -> str:
         prefix = f"staged/{name}-{uuid.uuid4().hex[:8]}"
         fake_aml.azurite.upload_folder(WORKSPACE_CONTAINER, prefix, path)
