@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from cloudml.errors import (
     CapacityError,
     ConfigurationError,
+    CredentialsError,
     MissingDependencyError,
     NotFoundError,
     ValidationError,
@@ -81,6 +82,27 @@ DEFAULT_SERVING_SIZE = "Standard_DS3_v2"
 
 def _now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _credentials_guard(method: Any) -> Any:
+    """Refused or unavailable Azure credentials -> ``CredentialsError`` saying how to fix it (never the secret)."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            kind = type(exc).__name__
+            if kind in ("ClientAuthenticationError", "CredentialUnavailableError"):
+                first = (str(exc).splitlines() or [kind])[0][:300]
+                raise CredentialsError(
+                    f"Azure did not accept the credentials ({kind}: {first}). Sign in with 'az login', set "
+                    "AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, or pass provider_options['credential']"
+                ) from None
+            raise
+
+    return wrapper
 
 
 class AzureMLProvider(Provider):
@@ -144,6 +166,8 @@ class AzureMLProvider(Provider):
                 kwargs["transport"] = self.options["transport"]
             if self.options.get("retry_total") is not None:
                 kwargs["retry_total"] = int(self.options["retry_total"])
+            # azure-ai-ml logs a warning per "experimental" schema class on first use: noise, not news
+            logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
             previous = os.environ.get("AZUREML_CURRENT_CLOUD")
             try:
                 self._ml = MLClient(self._credential(), self.options["subscription_id"], self.options["resource_group"],
@@ -245,6 +269,7 @@ class AzureMLProvider(Provider):
                                   ") or a CPU environment")
 
     # -- training ---------------------------------------------------------------------------------------------
+    @_credentials_guard
     def submit(self, spec: TrainingSpec, bundle: Bundle) -> JobInfo:
         """Create the command job ``spec.job_name`` (or return it if it exists). Reads the compute target first."""
         self.validate(spec)
@@ -355,6 +380,7 @@ class AzureMLProvider(Provider):
             return CapacityError(self.name, instance_type or "unknown instance type", message.splitlines()[0])
         return exc
 
+    @_credentials_guard
     def describe_job(self, name: str) -> JobInfo:
         from azure.core.exceptions import ResourceNotFoundError
 
@@ -404,6 +430,7 @@ class AzureMLProvider(Provider):
                    "tags": dict(job.tags or {})},
         )
 
+    @_credentials_guard
     def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]:
         """New lines of the job's ``user_logs/`` files (one per process) since ``cursor``."""
         from azure.core.exceptions import ResourceNotFoundError
@@ -438,12 +465,14 @@ class AzureMLProvider(Provider):
         data = resp.read()
         return data if resp.status_code == 206 or offset == 0 else data[offset:]
 
+    @_credentials_guard
     def stop_job(self, name: str) -> None:
         info = self.describe_job(name)
         if info.state.terminal or info.state == JobState.STOPPING:
             return
         self._client().jobs.begin_cancel(name)
 
+    @_credentials_guard
     def list_jobs(self, limit: int = 50) -> list[JobInfo]:
         out = []
         for job in self._client().jobs.list():
@@ -454,6 +483,7 @@ class AzureMLProvider(Provider):
         return out
 
     # -- storage ----------------------------------------------------------------------------------------------
+    @_credentials_guard
     def download(self, uri: str, dest: str) -> str:
         """A datastore path or blob URL -> ``dest``; a job's ``code_uri`` (a code asset id) -> ``dest`` as a
         ``.tar.gz`` of the user's files in that code snapshot (cloudml's runtime files left out), which is what
@@ -475,27 +505,32 @@ class AzureMLProvider(Provider):
         return self._store().download(uri, dest)
 
     # -- serving (in _azureml_deploy to keep this module small) -------------------------------------------------
+    @_credentials_guard
     def deploy(self, spec: DeploySpec) -> EndpointInfo:
         from cloudml.providers._azureml_deploy import deploy
 
         return deploy(self, spec)
 
+    @_credentials_guard
     def describe_endpoint(self, name: str) -> EndpointInfo:
         from cloudml.providers._azureml_deploy import describe_endpoint
 
         return describe_endpoint(self, name)
 
+    @_credentials_guard
     def invoke(self, name: str, body: bytes, content_type: str = "application/json",
                accept: str = "application/json") -> bytes:
         from cloudml.providers._azureml_deploy import invoke
 
         return invoke(self, name, body, content_type, accept)
 
+    @_credentials_guard
     def delete_endpoint(self, name: str) -> None:
         from cloudml.providers._azureml_deploy import delete_endpoint
 
         delete_endpoint(self, name)
 
+    @_credentials_guard
     def list_endpoints(self) -> list[EndpointInfo]:
         from cloudml.providers._azureml_deploy import list_endpoints
 

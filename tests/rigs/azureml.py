@@ -16,7 +16,8 @@ inference server does) with ``AZUREML_MODEL_DIR`` set to the downloaded model; t
 ``{base}/score/{endpoint}`` and needs the endpoint key as a bearer token.
 
 Faults: ``fail_next[(method, path_regex)] = [status, ...]`` answers the next matching requests with those statuses
-(``503``, ``429``, or a quota refusal with ``409`` and an Azure quota message).
+(``503``, ``429``, ``401`` with an expired-token error, a quota refusal with ``409`` and an Azure quota message, or
+``0``: the connection is reset with no answer).
 """
 
 from __future__ import annotations
@@ -264,6 +265,10 @@ class FakeAzureML:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 status, body, headers = fake.dispatch(self.command, self.path, raw, dict(self.headers))
+                if status == 0:  # an injected connection reset: close without answering
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 data = body if isinstance(body, bytes) else (b"" if body is None else json.dumps(body).encode())
                 self.send_response(status)
                 for k, v in headers.items():
@@ -283,10 +288,11 @@ class FakeAzureML:
         return self
 
     def stop(self) -> None:
-        with self.lock:
+        with self.lock:  # cancel whatever still runs: a test's end is every job's end
             for rel in list(self.resources):
-                if "/jobs/" in rel and self.resources[rel].get("properties", {}).get("status") in (
-                        "Queued", "Starting", "Running", "NotStarted"):
+                props = self.resources[rel].get("properties", {})
+                if rel.startswith("/jobs/") and props.get("status") in ("Queued", "Starting", "Running", "NotStarted"):
+                    props["status"] = "CancelRequested"
                     self._kill_job(self.resources[rel]["name"])
             for key in list(self.processes):
                 self._stop_scoring(key)
@@ -363,6 +369,11 @@ class FakeAzureML:
             return exc.status, {"error": {"code": exc.code, "message": exc.message}}, {}
 
     def _fault(self, status: int, body: Any):
+        if status == 0:
+            return 0, None, {}
+        if status == 401:
+            return 401, {"error": {"code": "ExpiredAuthenticationToken", "message": "The access token expiry UTC "
+                                   "time is earlier than current UTC time."}}, {}
         if status == 409:
             size = ""
             if isinstance(body, dict):
@@ -760,6 +771,8 @@ class FakeAzureML:
                                 start_new_session=True)
         with self.lock:
             self.job_procs.setdefault(job, []).append(proc)
+            if self.resources[f"/jobs/{job}".lower()]["properties"]["status"] == "CancelRequested":
+                os.killpg(proc.pid, 9)
         out: list[str] = []
         last = 0.0
         assert proc.stdout is not None
