@@ -75,8 +75,8 @@ class BlobStore:
 
         parsed = parse_datastore_uri(uri)
         if parsed:
-            account_url, container, cred = self._datastore(parsed[0])
-            return ContainerClient(account_url, container, credential=cred), unquote(parsed[1])
+            account_url, container, secret = self._datastore(parsed[0])
+            return ContainerClient(account_url, container, credential=secret), unquote(parsed[1])
         u = urlparse(uri)
         if u.scheme not in ("https", "http") or not u.netloc:
             raise ValidationError("uri", f"{uri!r} is not an azureml:// datastore path or a blob URL")

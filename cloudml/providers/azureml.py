@@ -31,20 +31,20 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cloudml.errors import (
     CapacityError,
     ConfigurationError,
-    CredentialsError,
     MissingDependencyError,
     NotFoundError,
     ValidationError,
 )
 from cloudml.providers import _azureml_envs as envs
 from cloudml.providers import _azureml_requests as requests
+from cloudml.providers._azureml_sdk import credentials_guard as _credentials_guard
+from cloudml.providers._azureml_sdk import to_command
 from cloudml.providers.base import EndpointInfo, EndpointState, Feature, JobInfo, JobState, Provider
 from cloudml.spec import local_path, uri_scheme
 
@@ -82,27 +82,6 @@ DEFAULT_SERVING_SIZE = "Standard_DS3_v2"
 
 def _now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _credentials_guard(method: Any) -> Any:
-    """Refused or unavailable Azure credentials -> ``CredentialsError`` saying how to fix it (never the secret)."""
-    import functools
-
-    @functools.wraps(method)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except Exception as exc:
-            kind = type(exc).__name__
-            if kind in ("ClientAuthenticationError", "CredentialUnavailableError"):
-                first = (str(exc).splitlines() or [kind])[0][:300]
-                raise CredentialsError(
-                    f"Azure did not accept the credentials ({kind}: {first}). Sign in with 'az login', set "
-                    "AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, or pass provider_options['credential']"
-                ) from None
-            raise
-
-    return wrapper
 
 
 class AzureMLProvider(Provider):
@@ -203,8 +182,8 @@ class AzureMLProvider(Provider):
             from azure.core import PipelineClient
             from azure.core.pipeline.policies import HeadersPolicy, RetryPolicy
 
-            retry = RetryPolicy(retry_total=int(self.options.get("retry_total") if self.options.get("retry_total")
-                                                is not None else 3), retry_backoff_factor=0.5)
+            total = self.options.get("retry_total")
+            retry = RetryPolicy(retry_total=3 if total is None else int(total), retry_backoff_factor=0.5)
             kwargs = {"transport": self.options["transport"]} if self.options.get("transport") is not None else {}
             self._http_client = PipelineClient("https://localhost", policies=[HeadersPolicy(), retry], **kwargs)
         return self._http_client
@@ -300,7 +279,7 @@ class AzureMLProvider(Provider):
             experiment_name=self.options["experiment_name"], tags=self.options.get("tags") or {},
             created_at=_now_iso(), bundle_sha256=bundle.sha256, spot_tier=spot_tier)
         try:
-            created = ml.jobs.create_or_update(self._command(req))
+            created = ml.jobs.create_or_update(to_command(req))
         except HttpResponseError as exc:
             translated = self._translate(exc, itype)
             if translated is not exc:
@@ -342,35 +321,6 @@ class AzureMLProvider(Provider):
             safe_extract(bundle.path, code)
             (root / ".ready").touch()
         return code
-
-    @staticmethod
-    def _command(req: Mapping[str, Any]) -> Any:
-        """``requests.job_request``'s dict -> azure-ai-ml's ``command()`` (one thin translation, no decisions)."""
-        from azure.ai.ml import Input, Output, PyTorchDistribution, TensorFlowDistribution, command
-        from azure.ai.ml.entities import Environment
-
-        env = req["environment"]
-        environment = env["id"] if "id" in env else Environment(image=env["image"], conda_file=env["conda"])
-        dist = req["distribution"]
-        distribution = None
-        if dist and dist["type"] == "pytorch":
-            distribution = PyTorchDistribution(process_count_per_instance=dist["process_count_per_instance"])
-        elif dist and dist["type"] == "tensorflow":
-            distribution = TensorFlowDistribution(worker_count=dist["worker_count"])
-        kwargs: dict[str, Any] = {
-            "name": req["name"], "display_name": req["display_name"], "experiment_name": req["experiment_name"],
-            "command": req["command"], "code": req["code"], "environment": environment, "compute": req["compute"],
-            "instance_count": req["instance_count"], "distribution": distribution,
-            "inputs": {k: Input(type=v["type"], path=v["path"], mode=v["mode"]) for k, v in req["inputs"].items()},
-            "outputs": {k: Output(type=v["type"], path=v["path"], mode=v["mode"]) for k, v in req["outputs"].items()},
-            "environment_variables": req["environment_variables"], "timeout": req["timeout"],
-            "tags": req["tags"], "properties": req["properties"],
-        }
-        if req["instance_type"]:
-            kwargs["instance_type"] = req["instance_type"]
-        if req["job_tier"]:
-            kwargs["job_tier"] = req["job_tier"]
-        return command(**kwargs)
 
     def _translate(self, exc: Exception, instance_type: str | None) -> Exception:
         error = getattr(exc, "error", None)
@@ -419,7 +369,7 @@ class AzureMLProvider(Provider):
             name=job.name, provider=self.name, state=state, reason=reason, exit_code=exit_code,
             model_uri=getattr(model, "path", None), code_uri=getattr(job, "code", None),
             output_uri=getattr(outputs.get("output"), "path", None),
-            created_at=created.timestamp() if hasattr(created, "timestamp") else None,
+            created_at=created.timestamp() if created is not None and hasattr(created, "timestamp") else None,
             instance_type=props.get("cloudml.instance_type") or getattr(resources, "instance_type", None),
             instance_count=int(props.get("cloudml.instance_count") or getattr(resources, "instance_count", 1) or 1),
             spot=props.get("cloudml.spot") == "true",

@@ -69,14 +69,14 @@ def test_four_nodes_tensorflow_multi_worker_serverless_spot():
 
 
 def test_job_entity_passes_azure_ai_ml_validation_and_rest_body():
-    from cloudml.providers.azureml import AzureMLProvider
+    from cloudml.providers._azureml_sdk import to_command
 
     s = spec(resources=Resources(instance_type="Standard_ND96asr_v4"), instance_count=4, channels={
         "train": "azureml://datastores/workspaceblobstore/paths/data/train/"}, checkpoint_uri=
         "azureml://datastores/workspaceblobstore/paths/ckpt/run1/")
     req = build(s, compute="gpu-cluster", itype="Standard_ND96asr_v4")
     req["code"] = str(PROJECT)
-    job = AzureMLProvider._command(req)
+    job = to_command(req)
     result = job._validate()
     assert result.passed, result.error_messages
     import json

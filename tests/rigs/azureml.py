@@ -1,19 +1,14 @@
 """Offline Azure ML: Azurite for blobs + a fake Azure ML control plane (a real HTTP server on 127.0.0.1).
 
-``Azurite`` starts the npm ``azurite-blob`` server (in memory, no telemetry) on a free port. ``FakeAzureML`` answers
+``Azurite`` (``tests/rigs/azurite.py``) serves every blob. ``FakeAzureML`` answers
 the ARM paths azure-ai-ml calls, by path whatever the api-version: code versions (``startPendingUpload`` returns
 an Azurite SAS URL), datastores, jobs, models, online endpoints and deployments, plus the workspace discovery and
 run-history paths the SDK's job logs use. ``MLClient`` reaches it through a custom cloud whose resource manager is
 the fake's URL (see ``FakeAzureML.client_options``).
 
-Jobs run for real: a runner thread moves each job Queued -> Starting -> Running -> Completed/Failed/Canceled, and
-executes the uploaded code as an Azure ML command job would (``contract.run_bundle``'s contract, streaming): inputs downloaded from
-Azurite into folders, ``${{inputs.x}}`` / ``${{outputs.y}}`` replaced by those folders, one process per device with
-``WORLD_SIZE``/``RANK``/``MASTER_ADDR`` for ``PyTorch`` distribution, ``TF_CONFIG`` for ``TensorFlow``; outputs are
-uploaded back to their datastore paths and the logs to ``user_logs/std_log_process_N.txt``.
-Online deployments run the deployed ``score.py`` in a subprocess (``init()`` then ``run(raw_json)``, as Azure's
-inference server does) with ``AZUREML_MODEL_DIR`` set to the downloaded model; the endpoint's scoring URI is
-``{base}/score/{endpoint}`` and needs the endpoint key as a bearer token.
+Jobs run for real (``_azureml_jobs.JobRunner``: the uploaded code through the launcher, as an Azure ML command job
+runs, streaming its logs); deployments run the deployed scoring script as Azure's inference server does
+(``_azureml_endpoints.Endpoints``); the endpoint's scoring URI ``{base}/score/{endpoint}`` needs the endpoint key.
 
 Faults: ``fail_next[(method, path_regex)] = [status, ...]`` answers the next matching requests with those statuses
 (``503``, ``429``, ``401`` with an expired-token error, a quota refusal with ``409`` and an Azure quota message, or
@@ -22,175 +17,40 @@ Faults: ``fail_next[(method, path_regex)] = [status, ...]`` answers the next mat
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
-import os
 import re
-import shlex
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-from cloudml.packaging import safe_extract
-from tests.rigs.contract import _DROP
+from tests.rigs._azureml_arm import ArmError
+from tests.rigs._azureml_endpoints import Endpoints
+from tests.rigs._azureml_jobs import JobRunner
+from tests.rigs.azurite import (
+    ACCOUNT,
+    ACCOUNT_KEY,
+    ARTIFACT_CONTAINER,
+    WORKSPACE_CONTAINER,
+    Azurite,
+    find_azurite,
+)
 
-ACCOUNT = "devstoreaccount1"
-ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-WORKSPACE_CONTAINER = "azureml-blobstore-cloudml"
-ARTIFACT_CONTAINER = "azureml"
+__all__ = ["ACCOUNT", "ARTIFACT_CONTAINER", "WORKSPACE_CONTAINER", "Azurite", "FakeAzureML", "FakeCredential",
+           "RigTransport", "find_azurite"]
+
 QUOTA_MESSAGE = ("Not enough quota available for {instance_type} in SubscriptionId {sub}. Current usage/limit: "
                  "0/0. Additional needed: 8. Please see troubleshooting guide: aka.ms/azureml-quota")
 _WS = re.compile(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.MachineLearningServices/"
                  r"workspaces/([^/]+)(/.*)?$", re.IGNORECASE)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def find_azurite() -> str | None:
-    """``azurite-blob``: ``$CLOUDML_AZURITE`` (the executable or the npm prefix holding it), ``.azurite/`` in the
-    repository (``npm install --prefix .azurite azurite@3.35.0``), or on ``PATH``."""
-    repo = Path(__file__).resolve().parents[2]
-    candidates = []
-    if os.environ.get("CLOUDML_AZURITE"):
-        given = Path(os.environ["CLOUDML_AZURITE"])
-        candidates += [given, given / "node_modules" / ".bin" / "azurite-blob"]
-    candidates.append(repo / ".azurite" / "node_modules" / ".bin" / "azurite-blob")
-    on_path = shutil.which("azurite-blob")
-    if on_path:
-        candidates.append(Path(on_path))
-    for c in candidates:
-        if c.is_file() and os.access(c, os.X_OK):
-            return str(c)
-    return None
-
-
-class Azurite:
-    """The Azurite blob service on 127.0.0.1, in memory; ``stop()`` ends it."""
-
-    def __init__(self, executable: str):
-        self.executable = executable
-        self.port = free_port()
-        self.workdir = tempfile.mkdtemp(prefix="cloudml-azurite-")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def account_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/{ACCOUNT}"
-
-    @property
-    def connection_string(self) -> str:
-        return (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-                f"BlobEndpoint={self.account_url};")
-
-    def start(self, timeout: float = 30) -> Azurite:
-        self.proc = subprocess.Popen(
-            [self.executable, "--blobHost", "127.0.0.1", "--blobPort", str(self.port), "--inMemoryPersistence",
-             "--disableTelemetry", "--silent", "--skipApiVersionCheck", "--loose"],
-            cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"azurite exited: {self.proc.stderr.read().decode() if self.proc.stderr else ''}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"azurite did not listen on 127.0.0.1:{self.port} within {timeout}s")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def service(self):  # -> azure.storage.blob.BlobServiceClient
-        from azure.storage.blob import BlobServiceClient
-
-        return BlobServiceClient.from_connection_string(self.connection_string)
-
-    def container_sas_url(self, container: str, hours: float = 2) -> str:
-        from datetime import datetime, timedelta, timezone
-
-        from azure.storage.blob import ContainerSasPermissions, generate_container_sas
-
-        sas = generate_container_sas(ACCOUNT, container, account_key=ACCOUNT_KEY,
-                                     permission=ContainerSasPermissions(read=True, write=True, list=True, add=True,
-                                                                        create=True, delete=True),
-                                     expiry=datetime.now(timezone.utc) + timedelta(hours=hours))
-        return f"{self.account_url}/{container}?{sas}"
-
-    def blob_sas_url(self, container: str, blob: str) -> str:
-        from datetime import datetime, timedelta, timezone
-
-        from azure.storage.blob import BlobSasPermissions, generate_blob_sas
-
-        sas = generate_blob_sas(ACCOUNT, container, blob, account_key=ACCOUNT_KEY,
-                                permission=BlobSasPermissions(read=True),
-                                expiry=datetime.now(timezone.utc) + timedelta(hours=2))
-        return f"{self.account_url}/{container}/{blob}?{sas}"
-
-    # -- folder helpers -----------------------------------------------------------------------------------
-    def ensure_container(self, container: str) -> None:
-        from azure.core.exceptions import ResourceExistsError
-
-        try:
-            self.service().create_container(container)
-        except ResourceExistsError:
-            pass
-
-    def download_prefix(self, container: str, prefix: str, dest: str | Path) -> int:
-        """Every blob under ``prefix`` -> ``dest`` keeping the relative layout; returns how many."""
-        client = self.service().get_container_client(container)
-        prefix = prefix.strip("/")
-        count = 0
-        for blob in client.list_blobs(name_starts_with=prefix):
-            rel = blob.name[len(prefix):].lstrip("/") if prefix else blob.name
-            if not rel:  # the prefix is a single file
-                rel = os.path.basename(blob.name)
-            target = Path(dest, rel)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(client.download_blob(blob.name).readall())
-            count += 1
-        return count
-
-    def upload_folder(self, container: str, prefix: str, src: str | Path) -> int:
-        self.ensure_container(container)
-        client = self.service().get_container_client(container)
-        count = 0
-        for path in sorted(Path(src).rglob("*")):
-            if path.is_file():
-                name = f"{prefix.strip('/')}/{path.relative_to(src).as_posix()}"
-                with open(path, "rb") as f:
-                    client.upload_blob(name, f, overwrite=True)
-                count += 1
-        return count
-
-    def list_blobs(self, container: str, prefix: str = "") -> list[str]:
-        try:
-            return [b.name for b in self.service().get_container_client(container).list_blobs(name_starts_with=prefix)]
-        except Exception:
-            return []
 
 
 # -- the fake control plane -------------------------------------------------------------------------------
@@ -198,13 +58,7 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00", time.gmtime())
 
 
-class ArmError(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        self.status, self.code, self.message = status, code, message
-        super().__init__(message)
-
-
-class FakeAzureML:
+class FakeAzureML(JobRunner, Endpoints):
     """A fake Azure ML workspace behind a real HTTP server. ``requests`` logs every call as
     ``(method, path, query, json_body)``; ``computes`` maps cluster names to VM sizes."""
 
@@ -599,361 +453,6 @@ class FakeAzureML:
         if error:
             details["error"] = {"error": {"code": "UserError", "message": error}}
         return 200, details, {}
-
-    # -- the job runner ----------------------------------------------------------------------------------------
-    def _blob_location(self, uri: str) -> tuple[str, str]:
-        """(container, prefix) in Azurite for an ``azureml://datastores/..`` or blob ``http(s)://`` URI."""
-        m = re.match(r"^azureml://(?:subscriptions/[^/]+/resourcegroups/[^/]+/workspaces/[^/]+/)?datastores/"
-                     r"([^/]+)/paths/(.*)$", uri, re.IGNORECASE)
-        if m:
-            ds = self._datastore(m.group(1))["properties"]["containerName"] if m.group(1) in (
-                "workspaceblobstore", "workspaceartifactstore") else m.group(1)
-            return ds, m.group(2)
-        u = urlparse(uri)
-        path = unquote(u.path).lstrip("/")
-        if path.startswith(ACCOUNT + "/"):
-            path = path[len(ACCOUNT) + 1:]
-        container, _, prefix = path.partition("/")
-        return container, prefix
-
-    def _set(self, name: str, status: str, error: str | None = None) -> bool:
-        """Move a job on unless a cancel came first; returns False once the job is being canceled."""
-        with self.lock:
-            job = self.resources.get(f"/jobs/{name}".lower())
-            if job is None:
-                return False
-            props = job["properties"]
-            if props["status"] in ("CancelRequested", "Canceled") and status not in ("Canceled",):
-                return False
-            props["status"] = status
-            if error:
-                job["_error"] = error
-            return True
-
-    def _run_job(self, name: str) -> None:
-        try:
-            self._execute(name)
-        except Exception as exc:  # the rig itself failed: show it as a system error on the job
-            import traceback
-
-            traceback.print_exc()
-            self._set(name, "Failed", f"rig error: {type(exc).__name__}: {exc}")
-
-    def _execute(self, name: str) -> None:
-        if not self._set(name, "Queued"):
-            self._set(name, "Canceled")
-            return
-        time.sleep(self.job_delay)
-        if not self._set(name, "Starting"):
-            self._set(name, "Canceled")
-            return
-        with self.lock:
-            props = copy.deepcopy(self.resources[f"/jobs/{name}".lower()]["properties"])
-        workdir = self.workdir / "jobs" / name
-        workdir.mkdir(parents=True)
-        self.job_dirs[name] = workdir
-        code_rel = "/" + props["codeId"].split("/workspaces/", 1)[1].split("/", 1)[1]
-        with self.lock:
-            code_uri = self._get(code_rel)["properties"]["codeUri"]
-        snapshot = workdir / "snapshot"
-        container, prefix = self._blob_location(code_uri)
-        self.azurite.download_prefix(container, prefix, snapshot)
-        from cloudml.packaging import tar_dir
-
-        bundle = tar_dir(snapshot, workdir / "code.tar.gz")
-        subst: dict[str, str] = {}
-        for iname, inp in (props.get("inputs") or {}).items():
-            if inp.get("jobInputType") == "literal":
-                subst[f"${{{{inputs.{iname}}}}}"] = str(inp.get("value"))
-                continue
-            local = workdir / "inputs" / iname
-            c, p = self._blob_location(inp["uri"])
-            self.azurite.download_prefix(c, p, local)
-            if inp.get("jobInputType") == "uri_file":
-                local = local / os.path.basename(p.rstrip("/"))
-            subst[f"${{{{inputs.{iname}}}}}"] = str(local)
-        outputs: dict[str, Path] = {}
-        for oname, out in (props.get("outputs") or {}).items():
-            local = workdir / "outputs" / oname
-            local.mkdir(parents=True)
-            c, p = self._blob_location(out["uri"])  # rw_mount shows what the path already holds
-            self.azurite.download_prefix(c, p, local)
-            outputs[oname] = local
-            subst[f"${{{{outputs.{oname}}}}}"] = str(local)
-        command = props.get("command") or ""
-        for key, value in subst.items():
-            command = command.replace(key, value)
-        argv = shlex.split(command)
-        base_env = {str(k): str(v) for k, v in (props.get("environmentVariables") or {}).items()}
-        base_env.update({"AZUREML_RUN_ID": name, "AZUREML_ARM_WORKSPACE_NAME": self.workspace,
-                         "AZUREML_ARM_RESOURCEGROUP": self.resource_group, "AZUREML_CR_NODE_COUNT": "1"})
-        procs = self._process_envs(props, base_env)
-        if not self._set(name, "Running"):
-            self._set(name, "Canceled")
-            return
-        results: dict[int, Any] = {}
-        single = len(procs) == 1
-
-        def one(rank: int, env: dict[str, str]) -> None:
-            log_blob = f"ExperimentRun/dcid.{name}/user_logs/" + ("std_log.txt" if single else f"std_log_process_{rank}.txt")
-            if argv[:2] != ["python", "cloudml_launcher.py"]:
-                text = f"the rig runs only 'python cloudml_launcher.py ...', got {command!r}\n"
-                self._write_log(log_blob, text)
-                results[rank] = (127, text)
-                return
-            results[rank] = self._run_streaming(name, bundle, workdir / f"process-{rank}", env, argv[2:], log_blob)
-
-        threads = [threading.Thread(target=one, args=(rank, env), daemon=True) for rank, env in procs]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        for oname, local in outputs.items():
-            c, p = self._blob_location(props["outputs"][oname]["uri"])
-            self.azurite.upload_folder(c, p, local)
-        with self.lock:
-            canceled = self.resources[f"/jobs/{name}".lower()]["properties"]["status"] in ("CancelRequested", "Canceled")
-        failed = {r: res for r, res in results.items() if res[0] != 0}
-        if canceled:
-            self._set(name, "Canceled")
-        elif failed:
-            rank, (code, output) = sorted(failed.items())[0]
-            lines = [line for line in output.splitlines() if line.strip()]
-            self._set(name, "Failed", f"Execution failed. User process 'python' exited with status code {code}. "
-                                      f"Please check log file 'user_logs/std_log.txt' for error details. "
-                                      f"Error: {lines[-1] if lines else ''}")
-        else:
-            self._set(name, "Completed")
-
-    def _process_envs(self, props: dict[str, Any], base: dict[str, str]) -> list[tuple[int, dict[str, str]]]:
-        """One environment per process, as Azure ML starts them for the job's distribution."""
-        nodes = int((props.get("resources") or {}).get("instanceCount") or 1)
-        dist = props.get("distribution") or {}
-        kind = (dist.get("distributionType") or "").lower()
-        out: list[tuple[int, dict[str, str]]] = []
-        if kind == "pytorch":
-            ppn = int(dist.get("processCountPerInstance") or 1)
-            port = str(free_port())
-            for node in range(nodes):
-                for local in range(ppn):
-                    rank = node * ppn + local
-                    out.append((rank, {**base, "WORLD_SIZE": str(nodes * ppn), "RANK": str(rank),
-                                       "LOCAL_RANK": str(local), "NODE_RANK": str(node), "GROUP_RANK": str(node),
-                                       "LOCAL_WORLD_SIZE": str(ppn), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port,
-                                       "AZUREML_CR_NODE_COUNT": str(nodes)}))
-        elif kind == "tensorflow":
-            workers = int(dist.get("workerCount") or nodes)
-            addrs = [f"127.0.0.1:{free_port()}" for _ in range(workers)]
-            for i in range(workers):
-                tf_config = {"cluster": {"worker": addrs}, "task": {"type": "worker", "index": i}, "environment": "cloud"}
-                out.append((i, {**base, "TF_CONFIG": json.dumps(tf_config), "AZUREML_CR_NODE_COUNT": str(workers)}))
-        else:
-            out = [(node, dict(base)) for node in range(nodes)]
-        return out
-
-    def _write_log(self, blob: str, text: str) -> None:
-        client = self.azurite.service().get_container_client(ARTIFACT_CONTAINER)
-        client.upload_blob(blob, text.encode(), overwrite=True)
-
-    def _run_streaming(self, job: str, bundle: Path, workdir: Path, env: dict[str, str], args: list[str],
-                       log_blob: str) -> tuple[int, str]:
-        """``contract.run_bundle``'s contract (extract, clean environment, ``python cloudml_launcher.py ARGS``), but
-        streaming: the log blob is rewritten as lines arrive (at most every 0.3 s), as Azure ML appends to
-        ``user_logs/``, and the process group can be killed by a cancel."""
-        code_dir = workdir / "code"
-        safe_extract(bundle, code_dir)
-        (workdir / "tmp").mkdir()
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(_DROP)}
-        clean.update(env)
-        clean["TMPDIR"] = str(workdir / "tmp")  # each Azure ML container has its own /tmp
-        proc = subprocess.Popen([sys.executable, "cloudml_launcher.py", *args], cwd=code_dir, env=clean,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-                                start_new_session=True)
-        with self.lock:
-            self.job_procs.setdefault(job, []).append(proc)
-            if self.resources[f"/jobs/{job}".lower()]["properties"]["status"] == "CancelRequested":
-                os.killpg(proc.pid, 9)
-        out: list[str] = []
-        last = 0.0
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            out.append(line)
-            if time.time() - last > 0.3:
-                self._write_log(log_blob, "".join(out))
-                last = time.time()
-        code = proc.wait()
-        text = "".join(out)
-        self._write_log(log_blob, text)
-        return code, text
-
-    def _kill_job(self, name: str) -> None:
-        """End the process groups this rig started for ``name``."""
-        with self.lock:
-            procs = list(self.job_procs.get(name, []))
-        for proc in procs:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, 9)
-                except OSError:
-                    pass
-
-    # -- online endpoints and deployments ------------------------------------------------------------------
-    def _arm_onlineendpoints(self, method, parts, query, body):
-        if len(parts) == 1:
-            return 200, self._list("/onlineEndpoints", 1), {}
-        name = parts[1]
-        rel = f"/onlineEndpoints/{name}"
-        if len(parts) == 2:
-            if method in ("PUT", "PATCH"):
-                existing = self.resources.get(rel.lower())
-                if existing is not None:
-                    merged = copy.deepcopy(existing)
-                    for key in ("tags", "identity"):
-                        if key in body:
-                            merged[key] = body[key]
-                    merged["properties"].update((body or {}).get("properties") or {})
-                    merged["properties"]["provisioningState"] = "Succeeded"
-                    self.resources[rel.lower()] = merged
-                    return 200, merged, {}
-                res = self._store(rel, name, "Microsoft.MachineLearningServices/workspaces/onlineEndpoints", body)
-                res["properties"].update({"provisioningState": "Succeeded", "scoringUri": f"{self.base_url}/score/{name}",
-                                          "swaggerUri": f"{self.base_url}/score/{name}/swagger.json"})
-                res["properties"].setdefault("traffic", {})
-                res["_keys"] = {"primaryKey": base64.b64encode(os.urandom(24)).decode(),
-                                "secondaryKey": base64.b64encode(os.urandom(24)).decode()}
-                return 201, self._public(res), {}
-            if method == "DELETE":
-                if rel.lower() not in self.resources:
-                    return 204, None, {}
-                for key in [k for k in self.resources if k.startswith(rel.lower() + "/deployments/")]:
-                    self._stop_scoring(key)
-                    self.resources.pop(key)
-                self.resources.pop(rel.lower())
-                return 200, None, {}
-            return 200, self._public(self._get(rel)), {}
-        action = parts[2].lower()
-        if action == "listkeys":
-            return 200, dict(self._get(rel)["_keys"]), {}
-        if action == "token":
-            raise ArmError(400, "UserError", "endpoint uses key auth")
-        if action != "deployments":
-            raise ArmError(404, "NotFound", f"the fake does not serve {'/'.join(parts)}")
-        self._get(rel)
-        if len(parts) == 3:
-            return 200, self._list(f"{rel}/deployments", 1), {}
-        dname = parts[3]
-        drel = f"{rel}/deployments/{dname}"
-        if len(parts) == 5 and parts[4].lower() == "getlogs":
-            return 200, {"content": self._get(drel).get("_logs", "")}, {}
-        if method in ("PUT", "PATCH"):
-            res = self._store(drel, dname, "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments", body)
-            res["properties"]["provisioningState"] = "Creating"
-            res.setdefault("sku", {"name": "Default", "capacity": 1})
-            res["properties"].setdefault("scaleSettings", {"scaleType": "Default"})
-            t = threading.Thread(target=self._provision, args=(drel,), daemon=True, name=f"deploy-{dname}")
-            self.threads.append(t)
-            t.start()
-            return 201, self._public(res), {"Retry-After": "1"}
-        if method == "DELETE":
-            if drel.lower() in self.resources:
-                self._stop_scoring(drel.lower())
-                self.resources.pop(drel.lower())
-            return 200, None, {}
-        return 200, self._public(self._get(drel)), {"Retry-After": "1"}
-
-    @staticmethod
-    def _public(res: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in res.items() if not k.startswith("_")}
-
-    def _provision(self, drel: str) -> None:
-        """Download the deployment's code and model, start its score.py, and report Succeeded or Failed."""
-        key = drel.lower()
-        with self.lock:
-            props = copy.deepcopy(self.resources[key]["properties"])
-        ddir = self.workdir / "deployments" / uuid.uuid4().hex[:8]
-        try:
-            cc = props.get("codeConfiguration") or {}
-            code_rel = "/" + cc["codeId"].split("/workspaces/", 1)[1].split("/", 1)[1]
-            with self.lock:
-                code_uri = self._get(code_rel)["properties"]["codeUri"]
-            c, p = self._blob_location(code_uri)
-            self.azurite.download_prefix(c, p, ddir / "code")
-            model_rel = "/" + props["model"].split("/workspaces/", 1)[1].split("/", 1)[1]
-            with self.lock:
-                model_uri = self._get(model_rel)["properties"]["modelUri"]
-            c, p = self._blob_location(model_uri)
-            model_root = ddir / "model"
-            self.azurite.download_prefix(c, p, model_root / os.path.basename(p.rstrip("/")))
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDML_", "AZURE", "SM_", "AIP_"))}
-            env.update({str(k): str(v) for k, v in (props.get("environmentVariables") or {}).items()})
-            env.update({"AZUREML_MODEL_DIR": str(model_root), "AML_APP_ROOT": str(ddir / "code"),
-                        "AZUREML_ENTRY_SCRIPT": cc.get("scoringScript", "score.py")})
-            log_path = ddir / "server.log"
-            proc = subprocess.Popen(
-                [sys.executable, str(Path(__file__).with_name("azureml_scoring.py"))],
-                cwd=ddir / "code", env=env, stdout=subprocess.PIPE, stderr=open(log_path, "wb"))
-            with self.lock:
-                self.processes[key] = [proc]
-            assert proc.stdout is not None
-            line = proc.stdout.readline().decode()
-            if not line:
-                proc.wait()
-                raise RuntimeError(f"score.py init() failed:\n{log_path.read_text()[-2000:]}")
-            port = json.loads(line)["port"]
-            with self.lock:
-                self.deployment_ports[key] = port
-                if key in self.resources:
-                    self.resources[key]["properties"]["provisioningState"] = "Succeeded"
-                    self.resources[key]["_logs"] = log_path.read_text()
-        except Exception as exc:
-            with self.lock:
-                if key in self.resources:
-                    self.resources[key]["properties"]["provisioningState"] = "Failed"
-                    self.resources[key]["_logs"] = str(exc)
-                    self.resources[key]["_error"] = str(exc)[-500:]
-
-    def _stop_scoring(self, key: str) -> None:
-        for proc in self.processes.pop(key, []):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            if proc.stdout:
-                proc.stdout.close()
-        self.deployment_ports.pop(key, None)
-
-    def _score(self, rest: str, raw: bytes, headers: dict[str, str]):
-        endpoint = rest.split("/")[0]
-        rel = f"/onlineEndpoints/{endpoint}".lower()
-        with self.lock:
-            ep = self.resources.get(rel)
-            if ep is None:
-                return 404, {"message": f"endpoint {endpoint} not found"}, {}
-            keys = ep["_keys"].values()
-            if headers.get("Authorization", "") not in {f"Bearer {k}" for k in keys}:
-                return 401, {"message": "key auth failed"}, {}
-            wanted = headers.get("azureml-model-deployment")
-            traffic = ep["properties"].get("traffic") or {}
-            if not wanted:
-                live = [d for d, pct in traffic.items() if int(pct) > 0]
-                if not live:
-                    return 424, {"message": "no deployment has traffic"}, {}
-                wanted = max(live, key=lambda d: int(traffic[d]))
-            port = self.deployment_ports.get(f"{rel}/deployments/{wanted}".lower())
-        if port is None:
-            return 502, {"message": f"deployment {wanted} is not running"}, {}
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/score", data=raw, method="POST",
-                                     headers={"Content-Type": headers.get("Content-Type", "application/json")})
-        try:
-            with urllib.request.urlopen(req, timeout=120) as resp:
-                return resp.status, resp.read(), {"Content-Type": resp.headers.get("Content-Type", "application/json"),
-                                                  "azureml-model-deployment": wanted}
-        except urllib.error.HTTPError as err:
-            return err.code, err.read(), {"Content-Type": "application/json"}
-
 
 def _rig_transport_class():
     from azure.core.pipeline.transport import RequestsTransport
