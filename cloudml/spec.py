@@ -207,11 +207,8 @@ class TrainingSpec:
         for cname, uri in self.channels.items():
             if not uri.strip():
                 raise ValidationError(f"channels[{cname!r}]", "empty URI")
-        if self.distribution is not None:
-            allowed = frameworks.DISTRIBUTIONS[fw]
-            if self.distribution not in allowed:
-                raise ValidationError("distribution", f"{self.distribution!r} is not available for {fw}",
-                                      "supported: " + ", ".join(allowed))
+        object.__setattr__(self, "distribution", frameworks.canonical_distribution(fw, self.distribution))
+        frameworks.check_process_layout(fw, self.distribution, self.processes_per_node)
         if self.job_name is not None and not _NAME.match(self.job_name):
             raise ValidationError("job_name", f"{self.job_name!r} is not a valid job name",
                                   "1-63 letters, digits and hyphens, starting with a letter or digit")

@@ -122,7 +122,7 @@ def run(job_dir: Path) -> int:
                     threading.Thread(target=_kill_after, args=(procs, deadline), daemon=True).start()
             time.sleep(0.05)
         for t in pumps:
-            t.join(timeout=5)
+            t.join(timeout=60)  # every line is in logs.txt before the state turns terminal
     codes = [p.returncode for p in procs]
     ended = time.time()
     if stopping.is_set():

@@ -98,6 +98,9 @@ class LocalProvider(Provider):
         Feature.GPU: "no GPU on this machine: drop resources.accelerator to run on the CPU",
         Feature.TPU: "TPUs exist only on Vertex AI",
         Feature.AUTOSCALING: "a local endpoint is one server process; use min_replicas=1 and no max_replicas",
+        Feature.PARAMETER_SERVER: "local simulates worker nodes only (no chief, ps or coordinator tasks); "
+                                  "supported here: distribution='multi_worker_mirrored' for tensorflow, "
+                                  "'ddp' for pytorch",
     }
     poll_interval = (0.05, 0.5)
 

@@ -19,7 +19,10 @@ Where the facts come from (``--cloudml-X value`` arguments win over ``CLOUDML_X`
   outputs; a platform that already started one process per device (``WORLD_SIZE`` and ``RANK`` set) is trusted.
 
 Launch: one process per node unless distribution asks for more, then ``torch.distributed.run`` (PyTorch) with
-``--nnodes/--node_rank/--nproc_per_node``. ``requirements.txt`` next to the entry point is installed first: into a
+``--nnodes/--node_rank/--nproc_per_node``. TensorFlow always runs one process per node (its strategy drives the
+node's devices); ``multi_worker_mirrored`` / ``parameter_server`` on several nodes get a worker-only ``TF_CONFIG``
+(``--cloudml-worker-addrs`` or ``host:--cloudml-worker-port``) unless the platform already set one.
+``requirements.txt`` next to the entry point (unless it has only comments) is installed first: into a
 cached virtualenv keyed by its hash that also sees this interpreter's packages when ``CLOUDML_VENV_CACHE`` is set
 (``local``), else into the container's interpreter. On failure the reason and last log lines go to
 ``<output>/failure`` (SageMaker shows that file) and the launcher exits with the script's code.
@@ -231,7 +234,9 @@ def process_layout(job: dict[str, Any], env: dict[str, str]) -> tuple[int, int, 
     """(nodes, node_rank, processes_per_node) for this node."""
     hosts: list[str] = job["hosts"]
     ppn = job["processes_per_node"]
-    if ppn == "auto":
+    if job["framework"] == "tensorflow":
+        nproc = 1  # one TF worker per node; its strategy drives every device of the node
+    elif ppn == "auto":
         nproc = max(1, num_gpus()) if job["distribution"] != "none" else 1
     else:
         nproc = int(ppn)
@@ -260,7 +265,9 @@ def command_for(job: dict[str, Any], python: str, script: str, env: dict[str, st
         return [python, script, *args]
     env["MASTER_ADDR"], env["MASTER_PORT"] = str(master), port
     return [python, "-m", "torch.distributed.run", f"--nnodes={nnodes}", f"--node_rank={node_rank}",
-            f"--nproc_per_node={nproc}", f"--master_addr={master}", f"--master_port={port}", script, *args]
+            f"--nproc_per_node={nproc}", f"--master_addr={master}", f"--master_port={port}",
+            # --tee: each rank's output is captured apart and printed as whole lines prefixed [defaultN]:
+            "--tee=3", script, *args]
 
 
 # -- requirements -------------------------------------------------------------------------------------------
@@ -274,6 +281,9 @@ def prepare_python(code_dir: str, log, cache: str | None = None) -> str:
     this interpreter's environment."""
     req = os.path.join(code_dir, "requirements.txt")
     if not os.path.isfile(req):
+        return sys.executable
+    if not _lists_requirements(req):
+        log("[cloudml] requirements.txt lists nothing to install")
         return sys.executable
     cache = cache or os.environ.get("CLOUDML_VENV_CACHE")
     if not cache:
@@ -302,6 +312,12 @@ def prepare_python(code_dir: str, log, cache: str | None = None) -> str:
         shutil.rmtree(tmp, ignore_errors=True)
     # The venv's scripts hard-code their own path; call python by the final path only.
     return python
+
+
+def _lists_requirements(req: str) -> bool:
+    """True when the file has a line other than blanks and comments (templates ship a commented one)."""
+    with open(req, errors="replace") as f:
+        return any(line.split("#", 1)[0].strip() for line in f)
 
 
 def _pip(python: str, req: str, cwd: str) -> None:
@@ -352,6 +368,8 @@ def run(argv: list[str]) -> int:
         log(f"[cloudml] launch failed: {exc}")
         write_failure(failure_file, f"LaunchError: {exc}", list(tail))
         return 2
+    if env.get("TF_CONFIG") and env["TF_CONFIG"] != os.environ.get("TF_CONFIG"):
+        log(f"[cloudml] TF_CONFIG {env['TF_CONFIG']}")
     masked = [secrets.mask_text(c, job["hps"]) for c in cmd]
     log(f"[cloudml] host {job['current_host']} of {len(job['hosts'])}: {' '.join(masked)}")
     started = time.time()

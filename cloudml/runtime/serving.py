@@ -40,12 +40,27 @@ class HandlerError(Exception):
 
 
 def _find_saved_model(model_dir: str) -> str | None:
+    """Where the SavedModel is, in any layout a TF serving stack uses: ``saved_model.pb`` at the root (Vertex),
+    the highest numbered version folder ``<N>/`` (SageMaker TF Serving, cloudml's TensorFlow template), or one
+    named model folder holding version folders (``<name>/<N>/``, TF Serving's multi-model layout)."""
     if os.path.isfile(os.path.join(model_dir, "saved_model.pb")):
         return model_dir
-    versions = sorted((d for d in os.listdir(model_dir) if d.isdigit()), key=int) if os.path.isdir(model_dir) else []
+    if not os.path.isdir(model_dir):
+        return None
+    versioned = _find_versioned(model_dir)
+    if versioned:
+        return versioned
+    named = sorted(d for d in os.listdir(model_dir) if not d.isdigit() and d != "code"
+                   and os.path.isdir(os.path.join(model_dir, d)))
+    found = [p for p in (_find_versioned(os.path.join(model_dir, d)) for d in named) if p]
+    return found[0] if len(found) == 1 else None
+
+
+def _find_versioned(folder: str) -> str | None:
+    versions = sorted((d for d in os.listdir(folder) if d.isdigit()), key=int)
     for d in reversed(versions):
-        if os.path.isfile(os.path.join(model_dir, d, "saved_model.pb")):
-            return os.path.join(model_dir, d)
+        if os.path.isfile(os.path.join(folder, d, "saved_model.pb")):
+            return os.path.join(folder, d)
     return None
 
 
@@ -56,12 +71,20 @@ def default_model_fn(model_dir: str) -> Any:
 
         loaded = tf.saved_model.load(saved)
         fn = loaded.signatures["serving_default"]
-        spec = fn.structured_input_signature[1]
-        (name, tensor_spec), = spec.items()
+        specs = fn.structured_input_signature[1]
 
         def predict(data: Any) -> Any:
-            out = fn(**{name: tf.constant(data, dtype=tensor_spec.dtype)})
-            return next(iter(out.values())).numpy()
+            if len(specs) == 1:
+                feeds = {next(iter(specs)): data}
+            else:  # named inputs: rows [{name: value}, ...] (TF Serving "instances") or columns {name: [...]}
+                if isinstance(data, list) and all(isinstance(row, dict) for row in data):
+                    data = {name: [row[name] for row in data] for name in specs}
+                if not isinstance(data, dict) or set(data) != set(specs):
+                    raise HandlerError(f"this model takes the named inputs {sorted(specs)}: send "
+                                       "instances as objects with those keys", 400)
+                feeds = data
+            out = fn(**{name: tf.constant(value, dtype=specs[name].dtype) for name, value in feeds.items()})
+            return next(iter(out.values())).numpy() if len(out) == 1 else {k: v.numpy() for k, v in out.items()}
 
         predict._cloudml_loaded = loaded  # type: ignore[attr-defined]  # keep the object alive
         return predict
