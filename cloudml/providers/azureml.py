@@ -435,7 +435,8 @@ class AzureMLProvider(Provider):
     # -- storage ----------------------------------------------------------------------------------------------
     @_credentials_guard
     def download(self, uri: str, dest: str) -> str:
-        """A datastore path or blob URL -> ``dest``; a job's ``code_uri`` (a code asset id) -> ``dest`` as a
+        """A datastore path or blob URL -> ``dest`` (a folder, such as a job's model, asked for as ``*.tar.gz`` is
+        archived, paths relative to the folder); a job's ``code_uri`` (a code asset id) -> ``dest`` as a
         ``.tar.gz`` of the user's files in that code snapshot (cloudml's runtime files left out), which is what
         ``Estimator.attach`` rebuilds an estimator from."""
         m = re.search(r"/codes/([^/]+)/versions/([^/]+)$", uri)
@@ -450,6 +451,13 @@ class AzureMLProvider(Provider):
                 for name in RESERVED:
                     target = Path(tmp, name)
                     shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+                tar_dir(tmp, dest)
+            return dest
+        if dest.endswith((".tar.gz", ".tgz")) and not uri.rstrip("/").endswith((".tar.gz", ".tgz")):
+            from cloudml.packaging import tar_dir
+
+            with tempfile.TemporaryDirectory(prefix="cloudml-download-") as tmp:  # a folder asked for as an archive
+                self._store().download(uri.rstrip("/") + "/", tmp)
                 tar_dir(tmp, dest)
             return dest
         return self._store().download(uri, dest)
