@@ -160,12 +160,16 @@ def _deployment_failure(provider: AzureMLProvider, endpoint: str, itype: str, ex
 
 
 def _rollback(provider: AzureMLProvider, created: list[tuple[str, str]]) -> None:
+    from azure.core.exceptions import ResourceNotFoundError
+
     for kind, name in reversed(created):
         try:
             if kind == "endpoint":
                 provider._client().online_endpoints.begin_delete(name=name).result()
             else:
                 _delete_model(provider, name, "1")
+        except ResourceNotFoundError:
+            pass  # it was never made (the create itself failed)
         except Exception as exc:  # keep rolling back the rest; report what is left behind
             log.warning("rollback: could not delete %s %s (%s); delete it by hand", kind, name, exc)
 

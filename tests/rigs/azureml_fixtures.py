@@ -39,9 +39,14 @@ def azurite():
 
 @pytest.fixture
 def fake_aml(azurite):
+    """A fresh fake workspace per test. At the end, an endpoint or model the test left behind fails it: cloudml
+    must delete what it creates (jobs still running are canceled by the fake's stop)."""
     fake = FakeAzureML(azurite).start()
     yield fake
+    leaks = [f"endpoint {n}" for n in fake.live("onlineEndpoints")] + [f"model {n}" for n in fake.live("models")]
     fake.stop()
+    if leaks:
+        pytest.fail("resources left behind in the fake Azure ML workspace: " + ", ".join(leaks))
 
 
 @pytest.fixture
