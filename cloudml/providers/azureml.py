@@ -213,6 +213,11 @@ class AzureMLProvider(Provider):
                                   "use instance_count for more workers and leave processes_per_node unset")
         requests.distribution(spec, 0)
         requests.check_references(spec)
+        for name in ("checkpoint_uri", "output_uri"):
+            uri = getattr(spec, name)
+            if uri is not None and uri_scheme(uri) != "azureml":
+                raise ValidationError(name, f"{uri!r} cannot be a job output folder on Azure ML",
+                                      "use a datastore path: azureml://datastores/<datastore>/paths/<path>/")
         for name, uri in spec.channels.items():
             if uri_scheme(uri) == "https" and ".blob." not in uri and not self._is_storage_override(uri):
                 raise ValidationError(f"channels[{name!r}]", f"{uri!r} is not an Azure blob URL",

@@ -61,6 +61,8 @@ def test_missing_settings_say_what_to_set(monkeypatch):
      "processes_per_node"),
     ({"hyperparameters": {"data": "${{inputs.missing}}"}}, {}, "hyperparameters['data']"),
     ({"channels": {"train": "https://example.com/data/"}}, {}, "channels['train']"),
+    ({"checkpoint_uri": "/tmp"}, {}, "checkpoint_uri"),
+    ({"output_uri": "https://acct.blob.core.windows.net/c/out/"}, {}, "output_uri"),
 ])
 def test_bad_input_names_the_field(kw, options, field):
     kw = {k: v for k, v in kw.items() if v is not None}
