@@ -1,22 +1,53 @@
 """The ``cloudml`` command line: a thin click group whose subcommands are imported only when invoked.
 
-Invariant: ``cloudml --help`` and ``cloudml cost ...`` import no cloud SDK, torch or TensorFlow; each
-subcommand lives in its own module, named in ``_COMMANDS`` as ``"module:attr"``.
-Exit codes: 0 ok, 1 operation failed, 2 bad input (message names the value), 3 nothing feasible.
+Invariants:
+- ``cloudml --help`` and ``cloudml cost ...`` import no cloud SDK, torch or TensorFlow; each subcommand lives in
+  its own module, named in ``_COMMANDS`` as ``"module:attr"``;
+- exit codes: 0 ok, 1 operation failed, 2 bad input (message names the value), 3 nothing feasible, 130 Ctrl-C;
+  a ``CloudMLError`` escaping a command is printed as one ``Error: ...`` line (no traceback unless ``--debug``);
+- global options live in ``ctx.obj``: ``quiet`` (only results), ``json`` (one JSON document on stdout, no progress;
+  also makes every ``--format`` option default to json), ``debug`` (tracebacks, debug logging); under ``--quiet``
+  or ``--json`` the ``cloudml.commands`` subcommands write results to the real stdout (``ctx.obj["stdout"]``) while
+  ``sys.stdout`` points at stderr, so stray prints from SDKs never corrupt a result.
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
 
 _COMMANDS: dict[str, tuple[str, str]] = {
     # name: ("module:attr", one-line help shown by --help without importing the module)
     "catalog": ("cloudml.cost.cli:catalog", "Show, validate or refresh the price catalog."),
+    "config": ("cloudml.commands.config_cmd:config", "Show or change settings (a section per provider)."),
     "cost": ("cloudml.cost.cli:cost", "Compare offers and plan the cheapest way to finish a job."),
+    "deploy": ("cloudml.commands.endpoints:deploy", "Serve a trained job's model behind an endpoint."),
+    "doctor": ("cloudml.commands.doctor:doctor", "Check extras, SDK versions, credentials and configuration."),
+    "endpoints": ("cloudml.commands.endpoints:endpoints", "List, describe, call and delete endpoints."),
+    "init": ("cloudml.commands.init:init", "Scaffold a training project (train.py, inference.py, job.yaml)."),
     "instances": ("cloudml.cost.cli:instances", "List instance types from the catalog."),
+    "jobs": ("cloudml.commands.jobs:jobs", "List, describe, follow, wait for and stop training jobs."),
+    "train": ("cloudml.commands.train:train", "Train from a job YAML (--dry-run shows the request, sends nothing)."),
 }
+
+
+def _json_defaults(ctx: click.Context, cmd: click.Command | None) -> dict[str, Any]:
+    """A default_map making every ``fmt`` (``--format``) option under ``cmd`` default to json."""
+    if isinstance(cmd, click.Group):
+        return {name: _json_defaults(ctx, cmd.get_command(ctx, name)) for name in cmd.list_commands(ctx)}
+    return {"fmt": "json"} if cmd is not None and any(p.name == "fmt" for p in cmd.params) else {}
+
+
+def _exit_code(exc: Exception) -> int:
+    from cloudml.errors import ConfigurationError, NoFeasibleOfferError, ValidationError
+
+    if isinstance(exc, (ValidationError, ConfigurationError)):
+        return 2
+    if isinstance(exc, NoFeasibleOfferError):
+        return 3
+    return 1
 
 
 class LazyGroup(click.Group):
@@ -28,6 +59,35 @@ class LazyGroup(click.Group):
             module_name, _, attr = _COMMANDS[name][0].partition(":")
             return getattr(importlib.import_module(module_name), attr)
         return super().get_command(ctx, name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; turn a ``CloudMLError`` into ``Error: ...`` and its exit code (traceback with --debug)."""
+        from cloudml.errors import CloudMLError, JobStoppedError, NoFeasibleOfferError
+
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+        except CloudMLError as exc:
+            if (ctx.obj or {}).get("debug"):
+                raise
+            if isinstance(exc, JobStoppedError):  # its message says "failed"; say what happened
+                click.echo(f"Error: job {exc.job_name} was stopped ({exc.reason})", err=True)
+            else:
+                click.echo(f"Error: {exc}", err=True)
+            if isinstance(exc, NoFeasibleOfferError) and exc.closest:
+                click.echo("Closest offers and what they break:", err=True)
+                for p in exc.closest:
+                    click.echo(f"  {p.offer.label}: " + "; ".join(p.violations), err=True)  # type: ignore[attr-defined]
+            ctx.exit(_exit_code(exc))
+        except Exception as exc:
+            if (ctx.obj or {}).get("debug"):
+                raise
+            click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+            ctx.exit(1)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, _COMMANDS[name][1]) for name in sorted(_COMMANDS)]
@@ -42,12 +102,29 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cloudml", message="cloudml %(version)s")
-@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.option("--quiet", "-q", is_flag=True, help="Print results only: no logs, progress or summaries.")
+@click.option("--json", "json_output", is_flag=True, help="Print one JSON document per command; no progress.")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
 @click.pass_context
-def main(ctx: click.Context, debug: bool) -> None:
+def main(ctx: click.Context, quiet: bool, json_output: bool, debug: bool) -> None:
     """cloudml: train and serve one script on SageMaker, Vertex AI, Azure ML or locally."""
     ctx.ensure_object(dict)
-    ctx.obj["debug"] = debug
+    ctx.obj.update(quiet=quiet, json=json_output, debug=debug)
+    target = _COMMANDS.get(ctx.invoked_subcommand or "", ("",))[0]
+    if (quiet or json_output) and target.startswith("cloudml.commands."):
+        # results only on stdout (cloudml.commands._common.echo): anything else printed while the command runs
+        # (an SDK's progress dots ...) goes to stderr, so --json output stays one parseable document
+        import contextlib
+        import sys
+
+        ctx.obj["stdout"] = sys.stdout
+        ctx.with_resource(contextlib.redirect_stdout(sys.stderr))
+    if debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    if json_output and ctx.invoked_subcommand:
+        ctx.default_map = {ctx.invoked_subcommand: _json_defaults(ctx, main.get_command(ctx, ctx.invoked_subcommand))}
 
 
 if __name__ == "__main__":  # pragma: no cover

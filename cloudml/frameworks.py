@@ -14,8 +14,9 @@ FRAMEWORKS: dict[str, tuple[str, ...]] = {
     "tensorflow": ("2.12", "2.13", "2.14", "2.15", "2.16", "2.17", "2.18", "2.19", "2.20", "2.21"),
 }
 
-# What a spec gets when it names no version: recent releases every managed service has images for.
-DEFAULT_VERSIONS = {"pytorch": "2.5", "tensorflow": "2.16"}
+# What a spec gets when it names no version: the newest release every managed service has images for
+# (Vertex AI's prebuilt PyTorch training images stop at 2.4; TensorFlow 2.16 is on all three).
+DEFAULT_VERSIONS = {"pytorch": "2.4", "tensorflow": "2.16"}
 
 _ALIASES = {"torch": "pytorch", "pt": "pytorch", "tf": "tensorflow", "keras": "tensorflow"}
 

@@ -37,6 +37,13 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("cloudml"))
 
 
+def _options(provider: str, given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``given`` over the configuration file's options for ``provider`` (given keys win, key by key)."""
+    from cloudml import config
+
+    return {**config.provider_options(provider), **dict(given or {})}
+
+
 def _channels(inputs: str | os.PathLike[str] | Mapping[str, Any] | None) -> dict[str, str]:
     if inputs is None:
         return {}
@@ -88,7 +95,11 @@ class Estimator:
             if resources.instance_type not in (None, instance_type):
                 raise ValidationError("instance_type", "given both here and in resources.instance_type", "give it once")
             resources = replace(resources, instance_type=instance_type)
-        self.provider_name = provider or DEFAULT_PROVIDER
+        if provider is None:
+            from cloudml import config
+
+            provider = config.default_provider()
+        self.provider_name = provider
         if not isinstance(self.provider_name, str) or self.provider_name not in providers.available():
             from cloudml.errors import UnknownProviderError
 
@@ -126,9 +137,10 @@ class Estimator:
 
     @property
     def provider(self) -> Provider:
-        """The provider instance (created on first use; this is where its SDK is first imported)."""
+        """The provider instance (created on first use; this is where its SDK is first imported), configured
+        with ``provider_options`` over the configuration file's section for it (``cloudml.config``)."""
         if self._provider is None:
-            self._provider = providers.get(self.provider_name, **self.provider_options)
+            self._provider = providers.get(self.provider_name, **_options(self.provider_name, self.provider_options))
         return self._provider
 
     # -- training -----------------------------------------------------------------------------------------
@@ -150,6 +162,10 @@ class Estimator:
             return spec
         from cloudml.cost import Workload, plan_for
 
+        # offers only in the region the provider is configured for (a Vertex location, an AWS region ...)
+        configured = getattr(self.provider, "region", None) or getattr(self.provider, "location", None)
+        if res.region is None and isinstance(configured, str):
+            res = replace(res, region=configured)
         plans = plan_for(res, [self.provider_name], instance_count=spec.instance_count,
                          workload=Workload(hours=spec.max_run_seconds / 3600))
         if res.instance_type is not None:
@@ -221,10 +237,15 @@ class Estimator:
 
     # -- attach -------------------------------------------------------------------------------------------
     @classmethod
-    def attach(cls, job_name: str, provider: str = DEFAULT_PROVIDER,
+    def attach(cls, job_name: str, provider: str | None = None,
                provider_options: Mapping[str, Any] | None = None) -> Estimator:
-        """Rebuild an estimator from an existing job (any state) so it can be waited on or deployed."""
-        instance = providers.get(provider, **dict(provider_options or {}))
+        """Rebuild an estimator from an existing job (any state) so it can be waited on or deployed.
+        ``provider`` None: the configured default provider (``cloudml.config``), else ``local``."""
+        if provider is None:
+            from cloudml import config
+
+            provider = config.default_provider()
+        instance = providers.get(provider, **_options(provider, provider_options))
         info = instance.describe_job(job_name)
         source_dir = info.extra.get("source_dir")
         if not source_dir or not Path(source_dir).is_dir():

@@ -19,6 +19,7 @@ from cloudml.providers.base import Provider
 _registry: dict[str, str] = {
     "azureml": "cloudml.providers.azureml:AzureMLProvider",
     "local": "cloudml.providers.local:LocalProvider",
+    "vertex": "cloudml.providers.vertex:VertexProvider",
 }
 _classes: dict[str, type[Provider]] = {}
 

@@ -7,7 +7,7 @@ Invariants every provider keeps (the conformance suite in ``tests/conformance`` 
 - ``submit`` creates exactly one job for ``spec.job_name`` (a retried create never makes a second one) and
   returns at once; ``describe_job`` / ``read_logs`` never block;
 - request builders are pure functions (spec in, request dict out) so ``--dry-run`` and snapshots show exactly
-  what ``submit`` / ``deploy`` send;
+  what ``submit`` / ``deploy`` send; ``training_request(spec, bundle)`` exposes the training one;
 - ``deploy`` that fails part-way deletes what it created before raising.
 """
 
@@ -179,6 +179,18 @@ class Provider(abc.ABC):
 
     def list_jobs(self, limit: int = 50) -> list[JobInfo]:
         return []
+
+    def training_request(self, spec: TrainingSpec, bundle: Bundle) -> dict[str, Any]:
+        """The request ``submit(spec, bundle)`` would send, as a JSON-serialisable dict (``cloudml train --dry-run``).
+
+        A pure function of ``spec``, ``bundle`` (its ``name``/``sha256``/``size``, never its upload) and this
+        provider's options: no network call, no SDK client, no upload. Where ``submit`` uploads local channel data,
+        the request names the URI the upload would produce. Values fixed only at submission time (a creation
+        timestamp) are left out or given as the placeholder ``"<at submit>"``; everything else equals what
+        ``submit`` sends. Providers that can show their request override this.
+        """
+        raise NotImplementedError(
+            f"provider {self.name!r} cannot show its training request without submitting (no dry run yet)")
 
     # -- serving ------------------------------------------------------------------------------------------
     @abc.abstractmethod

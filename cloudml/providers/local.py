@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import cloudml
+from cloudml import progress
 from cloudml.errors import EndpointError, NotFoundError, ValidationError
 from cloudml.packaging import Bundle, build, runtime_files, safe_extract
 from cloudml.providers.base import EndpointInfo, EndpointState, Feature, JobInfo, JobState, Provider
@@ -124,28 +125,18 @@ class LocalProvider(Provider):
                                   "use 'local' (or leave it unset) with provider='local'")
 
     # -- training -----------------------------------------------------------------------------------------
-    def submit(self, spec: TrainingSpec, bundle: Bundle) -> JobInfo:
+    def training_request(self, spec: TrainingSpec, bundle: Bundle) -> dict[str, Any]:
+        """The ``job.json`` record ``submit`` writes, less its ``created_at`` stamp. Writes nothing."""
         assert spec.job_name, "the Estimator names every job"
-        job_dir = self._job_dir(spec.job_name)
-        if (job_dir / "job.json").exists():  # idempotent: the job already exists
-            return self.describe_job(spec.job_name)
-        stored = self.root / "bundles" / bundle.name
-        if not stored.exists():
-            stored.parent.mkdir(parents=True, exist_ok=True)
-            tmp = stored.with_suffix(f".{os.getpid()}.tmp")
-            shutil.copyfile(bundle.path, tmp)
-            os.replace(tmp, stored)
-        tmp_dir = job_dir.with_name(job_dir.name + ".creating")
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        safe_extract(stored, tmp_dir / "code")
         channels = {}
         for name, uri in spec.channels.items():
             if uri_scheme(uri) is not None:
                 raise ValidationError(f"channels[{name!r}]", f"the local provider reads local paths, got {uri!r}")
             channels[name] = str(Path(local_path(uri)).resolve())
+        job_dir = self._job_dir(spec.job_name)
         checkpoint = Path(local_path(spec.checkpoint_uri)) if spec.checkpoint_uri else job_dir / "checkpoints"
-        record = {
-            "name": spec.job_name, "created_at": time.time(), "code_uri": str(stored),
+        return {
+            "name": spec.job_name, "code_uri": str(self.root / "bundles" / bundle.name),
             "framework": spec.framework, "framework_version": spec.framework_version,
             "entry_point": spec.source.entry_point, "source_dir": str(Path(spec.source.source_dir).resolve()),
             "hyperparameters": dict(spec.hyperparameters), "environment": dict(spec.environment),
@@ -154,6 +145,22 @@ class LocalProvider(Provider):
             "checkpoint_dir": str(checkpoint.resolve()), "venv_cache": str((self.root / "venvs").resolve()),
             "tags": dict(spec.tags),
         }
+
+    def submit(self, spec: TrainingSpec, bundle: Bundle) -> JobInfo:
+        assert spec.job_name, "the Estimator names every job"
+        job_dir = self._job_dir(spec.job_name)
+        if (job_dir / "job.json").exists():  # idempotent: the job already exists
+            return self.describe_job(spec.job_name)
+        record = {**self.training_request(spec, bundle), "created_at": time.time()}
+        stored = self.root / "bundles" / bundle.name
+        if not stored.exists():
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            tmp = stored.with_suffix(f".{os.getpid()}.tmp")
+            progress.copy_file(str(bundle.path), str(tmp), f"bundle {bundle.sha256[:12]}")
+            os.replace(tmp, stored)
+        tmp_dir = job_dir.with_name(job_dir.name + ".creating")
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        safe_extract(stored, tmp_dir / "code")
         (tmp_dir / "job.json").write_text(json.dumps(record, indent=1))
         (tmp_dir / "state.json").write_text(json.dumps({"state": "Pending"}))
         os.replace(tmp_dir, job_dir)

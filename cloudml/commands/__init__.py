@@ -1,0 +1,1 @@
+"""The `cloudml` subcommands (init, train, jobs, endpoints/deploy, config, doctor), each imported only when invoked."""

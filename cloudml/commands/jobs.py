@@ -1,0 +1,129 @@
+"""``cloudml jobs list|describe|logs|wait|stop``: training jobs on any provider, through the neutral verbs.
+
+Invariants: every subcommand takes ``--provider``/``-C`` like ``train``; reading commands never change a job;
+``wait`` exits 0 only when the job completed (1 failed or stopped); ``stop`` returns at once unless ``--wait``.
+"""
+
+from __future__ import annotations
+
+import click
+
+from cloudml.commands._common import (
+    FORMAT,
+    duration,
+    echo,
+    echo_json,
+    emit_record,
+    emit_rows,
+    job_record,
+    output,
+    provider_options,
+    resolve_provider,
+    usd,
+)
+from cloudml.commands._watch import _Price, cost_so_far, follow, print_summary
+from cloudml.jobs import Job
+from cloudml.runtime.secrets import mask_text
+
+
+@click.group()
+def jobs() -> None:
+    """List, describe, follow, wait for and stop training jobs."""
+
+
+@jobs.command("list")
+@provider_options
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=50, show_default=True)
+@FORMAT
+def list_jobs(provider: str | None, options: tuple[str, ...], limit: int, fmt: str) -> None:
+    """Recent jobs, newest first."""
+    prov = resolve_provider(provider, options)
+    price = _Price(prov.name)
+    rows = []
+    for info in prov.list_jobs(limit=limit):
+        row = job_record(info)
+        row["cost_usd"] = cost_so_far(info, price.hourly(info))
+        row["duration"] = duration(row["duration_s"])
+        row["cost"] = usd(row["cost_usd"])
+        rows.append(row)
+    emit_rows(rows, [("name", "name"), ("state", "state"), ("created", "created"), ("duration", "duration"),
+                     ("instance_type", "instance"), ("instance_count", "count"), ("cost", "cost"),
+                     ("model_uri", "model")], fmt, f"Jobs on {prov.name}", f"no jobs on {prov.name}")
+
+
+@jobs.command()
+@click.argument("name")
+@provider_options
+@FORMAT
+def describe(name: str, provider: str | None, options: tuple[str, ...], fmt: str) -> None:
+    """Everything the provider reports about job NAME (secrets masked)."""
+    prov = resolve_provider(provider, options)
+    info = prov.describe_job(name)
+    record = job_record(info)
+    record.pop("created")
+    record["cost_usd"] = cost_so_far(info, _Price(prov.name).hourly(info))
+    emit_record(record, fmt)
+
+
+@jobs.command()
+@click.argument("name")
+@provider_options
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the job ends.")
+def logs(name: str, provider: str | None, options: tuple[str, ...], follow: bool) -> None:
+    """Print job NAME's log lines (secret values masked)."""
+    prov = resolve_provider(provider, options)
+    info = prov.describe_job(name)  # NotFoundError before anything is printed
+    poll = getattr(prov, "poll_interval", (1.0, 30.0))[0]
+    for line in Job(prov, name).logs(follow=follow, poll=max(poll, 0.2)):
+        echo(mask_text(line, info.hyperparameters))
+
+
+@jobs.command()
+@click.argument("name")
+@provider_options
+@click.option("--logs/--no-logs", "show_logs", default=True, show_default=True, help="Stream the log lines.")
+@click.pass_context
+def wait(ctx: click.Context, name: str, provider: str | None, options: tuple[str, ...], show_logs: bool) -> None:
+    """Wait for job NAME to end; exit 0 if it completed, 1 if it failed or was stopped."""
+    out = output(ctx)
+    prov = resolve_provider(provider, options)
+    prov.describe_job(name)  # NotFoundError before anything is printed
+    result = follow(prov, name, out, logs=show_logs)
+    if out.json:
+        echo_json(result)
+    elif out.quiet:
+        echo(result["model_uri"] or name)
+    else:
+        print_summary(result)
+
+
+@jobs.command()
+@click.argument("name")
+@provider_options
+@click.option("--wait", "wait_", is_flag=True, help="Wait until the job has stopped.")
+@click.pass_context
+def stop(ctx: click.Context, name: str, provider: str | None, options: tuple[str, ...], wait_: bool) -> None:
+    """Ask job NAME to stop (a finished job is left as it is)."""
+    from cloudml.errors import JobFailedError
+
+    out = output(ctx)
+    prov = resolve_provider(provider, options)
+    before = prov.describe_job(name)
+    if before.state.terminal:
+        state = before.state
+        message = f"{name} already ended: {state.value}"
+    else:
+        prov.stop_job(name)
+        state = prov.describe_job(name).state
+        if wait_:
+            try:
+                state = Job(prov, name).wait(logs=False).state
+            except JobFailedError:  # stopped (or failed while stopping): both are the end we asked for
+                state = prov.describe_job(name).state
+        message = f"stop requested for {name}: {state.value}"
+    if out.json:
+        echo_json({"job": name, "state": state})
+    elif out.quiet:
+        echo(state.value)
+    else:
+        echo(message)

@@ -1,0 +1,162 @@
+"""``cloudml train --dry-run``: prints the offer, the estimate and the exact request ``submit`` sends, sending nothing.
+
+Every provider whose class implements ``Provider.training_request`` is checked the same way: the request printed
+by ``--dry-run --json`` equals what the provider's ``submit`` really sent for the same job name (as its rig
+recorded it). A provider joins by adding an entry to ``DRY_RUN_RIGS``: a function ``(tmp_path, pytest request)
+-> DryRunRig`` (``request.getfixturevalue("<its rig fixture>")`` reaches its rig). For example, SageMaker:
+
+    def _sagemaker(tmp_path, request):
+        rig = request.getfixturevalue("sagemaker_rig")
+        def submitted(name):
+            return next(b for b in rig.sent("CreateTrainingJob") if b["TrainingJobName"] == name)
+        def normalize(req):   # the cloudml-created tag holds the submission time
+            return {**req, "Tags": [t for t in req["Tags"] if t["Key"] != "cloudml-created"]}
+        def finish(name):     # the rig's no-orphan check wants the job ended
+            Job(providers.get("sagemaker", **rig.provider_options()), name).wait(logs=False)
+        return DryRunRig("sagemaker", rig.provider_options(), submitted, normalize=normalize, finish=finish,
+                         job={"instance_type": "ml.m5.xlarge"})
+
+(checked against the SageMaker rig with a prototype ``training_request``: the requests are equal.)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cloudml import providers
+from cloudml.commands._common import jsonable, masked
+from cloudml.errors import NotFoundError
+from cloudml.providers.base import Provider
+from tests.cli.helpers import configured_provider, regression_job
+
+
+@dataclass
+class DryRunRig:
+    provider: str
+    options: dict[str, Any]
+    #: job name -> the training request the provider's service received for it (as the rig saw it)
+    submitted: Callable[[str], dict[str, Any]]
+    #: extra job YAML keys the provider needs (a pinned instance type, a framework version ...)
+    job: dict[str, str] = field(default_factory=dict)
+    #: local folder -> the URI the job reads it from (``None``: the local path; the provider uploads it)
+    stage: Callable[[Path], str] | None = None
+    #: drops or fixes values set at submission time (timestamps) on both sides before comparing
+    normalize: Callable[[dict[str, Any]], dict[str, Any]] = lambda request: request
+    #: called after the submitted request was read: let the job finish or clean it up
+    finish: Callable[[str], None] = lambda name: None
+
+
+def _local(tmp_path: Path, request: Any) -> DryRunRig:
+    root = tmp_path / "local"
+
+    def submitted(name: str) -> dict[str, Any]:
+        record = json.loads((root / "jobs" / name / "job.json").read_text())
+        record.pop("created_at")
+        return record
+
+    def finish(name: str) -> None:
+        local = providers.get("local", root=str(root))
+        deadline = time.monotonic() + 120
+        while not local.describe_job(name).state.terminal and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    return DryRunRig("local", {"root": str(root)}, submitted, finish=finish)
+
+
+DRY_RUN_RIGS: dict[str, Callable[[Path, Any], DryRunRig]] = {
+    "local": _local,
+}
+
+
+def _implements_training_request(name: str) -> bool:
+    try:
+        cls = providers.get_class(name)
+    except Exception:  # provider not importable here
+        return False
+    return cls.training_request is not Provider.training_request
+
+
+@pytest.mark.parametrize("provider", sorted(DRY_RUN_RIGS))
+def test_dry_run_request_equals_what_submit_sends(provider, cli, tmp_path, request):
+    if not _implements_training_request(provider):
+        pytest.skip(f"{provider} does not implement training_request yet")
+    rig = DRY_RUN_RIGS[provider](tmp_path, request)
+    job_yaml = regression_job(tmp_path, **rig.job)
+    if rig.stage is not None:
+        job_yaml = regression_job(tmp_path, **{**rig.job, "inputs": f"{{training: '{rig.stage(tmp_path / 'data')}'}}"})
+    name = f"dry-run-{provider}-{int(time.time() * 1000) % 10**8}"
+    common = [str(job_yaml), "--provider", provider, "--set", f"job_name={name}"]
+    with configured_provider(provider, rig.options):
+        r = cli("--json", "train", *common, "--dry-run")
+        assert r.code == 0, r.stderr
+        plan = r.json
+        assert plan["job_name"] == name and plan["provider"] == provider
+        with pytest.raises(NotFoundError):  # nothing was submitted
+            providers.get(provider).describe_job(name)
+
+        r = cli("--json", "train", *common, "--detach")
+        assert r.code == 0, r.stderr
+        sent = rig.submitted(name)
+        rig.finish(name)
+    assert rig.normalize(plan["request"]) == rig.normalize(masked(jsonable(sent)))
+
+
+def test_local_dry_run_shows_offer_estimate_and_request(cli, tmp_path):
+    root = tmp_path / "local"
+    job_yaml = regression_job(tmp_path, max_run_seconds="7200")
+    r = cli("train", str(job_yaml), "-C", f"root={root}", "--set", "job_name=snap-1", "--dry-run")
+    assert r.code == 0, r.stderr
+    text = r.stdout.replace(str(tmp_path), "<tmp>")
+    assert "job       snap-1 on local" in text
+    assert "offer     local machine (no charge) x 1" in text
+    assert "estimate  2.00 h (worst case: max_run_seconds) -> $0.00" in text
+    assert "dry run: nothing was uploaded or submitted" in text
+    request = json.loads(text[text.index("{"):text.rindex("}") + 1])
+    bundle = request["code_uri"].rsplit("/", 1)[1]
+    assert request == {  # the snapshot: the job.json the local provider would write, less created_at
+        "name": "snap-1", "code_uri": f"<tmp>/local/bundles/{bundle}", "framework": "pytorch",
+        "framework_version": "2.5", "entry_point": "train.py",
+        "source_dir": str(Path(__file__).resolve().parents[1] / "projects" / "regression"),
+        "hyperparameters": {"epochs": 5, "lr": 0.5}, "environment": {}, "channels": {"training": "<tmp>/data"},
+        "instance_count": 1, "processes_per_node": "auto", "distribution": "none",
+        "checkpoint_dir": "<tmp>/local/jobs/snap-1/checkpoints", "venv_cache": "<tmp>/local/venvs", "tags": {},
+    }
+    assert not root.exists(), "a dry run writes nothing to the provider"
+    r = cli("--json", "train", str(job_yaml), "-C", f"root={root}", "--dry-run", "--hours", "0.5")
+    assert r.json["estimated_hours"] == 0.5 and r.json["hours_basis"] == "from --hours"
+
+
+def test_dry_run_masks_secret_values(cli, tmp_path):
+    job_yaml = regression_job(tmp_path)
+    r = cli("--json", "train", str(job_yaml), "-C", f"root={tmp_path / 'l'}", "--dry-run",
+            "--set", "environment.API_TOKEN=hunter2-secret", "--set", "hyperparameters.db_password=pw-123456")
+    assert r.code == 0, r.stderr
+    assert "hunter2-secret" not in r.stdout and "pw-123456" not in r.stdout
+    assert r.json["request"]["environment"]["API_TOKEN"] == "****"
+
+
+def test_dry_run_on_a_cloud_provider_prices_the_planned_offer(cli, tmp_path):
+    """The planner picks the instance from the catalog with no network; the request itself comes from the
+    provider (which may not implement training_request yet: then exit 1 saying so, after the checks)."""
+    name = "sagemaker"
+    if name not in providers.available():
+        pytest.skip("sagemaker provider not in this build")
+    job_yaml = regression_job(tmp_path, provider=name)
+    r = cli("--json", "train", str(job_yaml), "-C", "bucket=my-bucket", "-C", "role_arn=arn:aws:iam::123456789012:role/R",
+            "-C", "region=us-east-1", "--set", "resources.max_total_usd=5", "--set", "max_run_seconds=3600",
+            "--set", "inputs.training=s3://my-bucket/data/",
+            "--dry-run")
+    if not _implements_training_request(name):
+        assert r.code == 1 and "cannot show its training request" in r.stderr
+        return
+    assert r.code == 0, r.stderr
+    plan = r.json
+    assert plan["offer"]["instance_type"] == plan["instance_type"]
+    assert plan["estimated_cost_usd"] == pytest.approx(plan["offer"]["price_usd_hour"] * plan["estimated_hours"])
