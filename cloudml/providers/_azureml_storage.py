@@ -43,6 +43,13 @@ def content_hash(path: Path) -> str:
     return h.hexdigest()
 
 
+def planned_uri(local: str, datastore: str) -> str:
+    """Where ``BlobStore.upload_local`` puts a local file or folder: named by its content, so no network needed."""
+    path = Path(local)
+    base = f"azureml://datastores/{datastore}/paths/cloudml/inputs/{content_hash(path)[:20]}/"
+    return base + path.name if path.is_file() else base
+
+
 class BlobStore:
     """Blob access for one workspace. ``datastores`` is azure-ai-ml's ``DatastoreOperations`` (read lazily)."""
 
@@ -123,10 +130,9 @@ class BlobStore:
 
     # -- writing ----------------------------------------------------------------------------------------------
     def upload_local(self, local: str, datastore: str) -> str:
-        """Upload a local file or folder once per content; returns its ``azureml://`` URI."""
+        """Upload a local file or folder once per content; returns its ``azureml://`` URI (``planned_uri``)."""
         path = Path(local)
-        digest = content_hash(path)[:20]
-        base = f"azureml://datastores/{datastore}/paths/cloudml/inputs/{digest}/"
+        base = planned_uri(local, datastore).removesuffix(path.name if path.is_file() else "")
         client, prefix = self.container(base)
         marker = prefix + MARKER
         if not any(b.name == marker for b in client.list_blobs(name_starts_with=marker)):

@@ -31,6 +31,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -265,24 +266,13 @@ class AzureMLProvider(Provider):
         except ResourceNotFoundError:
             pass
         compute = self.options.get("compute")
-        itype = spec.resources.instance_type
-        spot_tier = False
-        if compute:
-            itype = self._check_cluster(compute, itype, spec.resources.spot)
-        else:
-            spot_tier = spec.resources.spot
+        itype = self._check_cluster(compute, spec.resources.instance_type, spec.resources.spot) if compute \
+            else spec.resources.instance_type
         assert itype is not None
-        gpus = envs.gpu_count(itype)
-        env = self._training_env(spec, gpus)
-        self._check_env_on_size(env, itype, "provider_options.environment")
-        inputs = {}
-        for name, uri in spec.channels.items():
-            inputs[name] = uri if uri_scheme(uri) else self._store().upload_local(local_path(uri), self.options["datastore"])
-        req = requests.job_request(
-            spec, code=str(self._code_dir(bundle)), inputs=inputs, environment=env, compute=compute,
-            instance_type=itype, gpus=gpus, datastore=self.options["datastore"],
-            experiment_name=self.options["experiment_name"], tags=self.options.get("tags") or {},
-            created_at=_now_iso(), bundle_sha256=bundle.sha256, spot_tier=spot_tier)
+        inputs = {name: uri if uri_scheme(uri) else self._store().upload_local(local_path(uri), self.options["datastore"])
+                  for name, uri in spec.channels.items()}
+        req = self._request(spec, bundle, itype, inputs, _now_iso())
+        self._code_dir(bundle)
         try:
             created = ml.jobs.create_or_update(to_command(req))
         except HttpResponseError as exc:
@@ -294,6 +284,29 @@ class AzureMLProvider(Provider):
             created = ml.jobs.get(spec.job_name)  # a create retried after it succeeded: the same job
         log.info("submitted Azure ML job %s on %s", spec.job_name, compute or f"serverless {itype}")
         return self._job_info(created)
+
+    def training_request(self, spec: TrainingSpec, bundle: Bundle) -> dict[str, Any]:
+        """What ``submit`` hands to azure-ai-ml's ``command()`` (no network, no SDK). With a cluster and no
+        ``resources.instance_type`` the VM size is the cluster's, known only at submission."""
+        self.validate(spec)
+        from cloudml.providers._azureml_storage import planned_uri
+
+        itype = spec.resources.instance_type or "<the cluster's VM size>"
+        inputs = {name: uri if uri_scheme(uri) else planned_uri(local_path(uri), self.options["datastore"])
+                  for name, uri in spec.channels.items()}
+        return self._request(spec, bundle, itype, inputs, "<at submit>")
+
+    def _request(self, spec: TrainingSpec, bundle: Bundle, itype: str, inputs: Mapping[str, str],
+                 created_at: str) -> dict[str, Any]:
+        gpus = envs.gpu_count(itype)
+        env = self._training_env(spec, gpus)
+        self._check_env_on_size(env, itype, "provider_options.environment")
+        compute = self.options.get("compute")
+        return requests.job_request(
+            spec, code=str(self._code_path(bundle)), inputs=inputs, environment=env, compute=compute,
+            instance_type=itype, gpus=gpus, datastore=self.options["datastore"],
+            experiment_name=self.options["experiment_name"], tags=self.options.get("tags") or {},
+            created_at=created_at, bundle_sha256=bundle.sha256, spot_tier=spec.resources.spot and not compute)
 
     def _check_cluster(self, compute: str, itype: str | None, spot: bool) -> str:
         from azure.core.exceptions import ResourceNotFoundError
@@ -314,17 +327,20 @@ class AzureMLProvider(Provider):
         if spot and tier != "lowpriority":
             raise ValidationError("resources.spot", f"cluster {compute!r} is a dedicated cluster",
                                   "use a low-priority cluster or omit compute (serverless compute with the Spot tier)")
-        return size or str(itype)
+        return itype or size  # the user's spelling when it names the cluster's size
+
+    @staticmethod
+    def _code_path(bundle: Bundle) -> Path:
+        return Path(tempfile.gettempdir()) / "cloudml-azureml" / bundle.sha256[:20] / "cloudml-code"
 
     def _code_dir(self, bundle: Bundle) -> Path:
         """The bundle extracted once per hash: azure-ai-ml uploads a folder, keyed by its content hash."""
         from cloudml.packaging import safe_extract
 
-        root = Path(tempfile.gettempdir()) / "cloudml-azureml" / bundle.sha256[:20]
-        code = root / "cloudml-code"
-        if not (root / ".ready").exists():
+        code = self._code_path(bundle)
+        if not (code.parent / ".ready").exists():
             safe_extract(bundle.path, code)
-            (root / ".ready").touch()
+            (code.parent / ".ready").touch()
         return code
 
     def _translate(self, exc: Exception, instance_type: str | None) -> Exception:

@@ -84,7 +84,7 @@ def test_transient_faults_are_retried_and_quota_becomes_capacity_error(provider,
     fake_aml.fail_next[("PUT", r"/jobs/")] = [409]
     with pytest.raises(CapacityError) as caught:
         provider.submit(refused, bundle)
-    assert caught.value.instance_type == "STANDARD_D2S_V3" and "quota" in caught.value.reason.lower()
+    assert caught.value.instance_type == "Standard_D2s_v3" and "quota" in caught.value.reason.lower()
     assert refused.job_name not in fake_aml.live("jobs")
 
 
@@ -130,7 +130,7 @@ def test_failed_job_reason_exit_code_and_attach_facts(provider, fake_aml, tmp_pa
     assert info.state == JobState.FAILED and info.exit_code == 1
     assert "exited with status code 1" in info.reason
     assert any("asked to fail: bad learning rate schedule" in line for line in lines)
-    assert info.entry_point == "train.py" and info.instance_type == "STANDARD_D2S_V3"
+    assert info.entry_point == "train.py" and info.instance_type == "Standard_D2s_v3"
     assert info.hyperparameters == {"fail": "yes", "epochs": 1} and info.code_uri
     listed = {j.name for j in provider.list_jobs()}
     assert s.job_name in listed
