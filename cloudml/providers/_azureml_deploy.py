@@ -14,6 +14,7 @@ Invariants:
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from cloudml.errors import CapacityError, EndpointError, NotFoundError, ValidationError
@@ -110,8 +111,10 @@ def deploy(provider: AzureMLProvider, spec: DeploySpec) -> EndpointInfo:
         except ResourceNotFoundError:
             model = ml.models.create_or_update(Model(**mreq))
             created.append(("model", mreq["name"]))
+        expires = (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + spec.ttl_seconds))
+                   if spec.ttl_seconds else None)
         ereq = requests.endpoint_request(spec, name, provider.options.get("tags") or {}, created_at,
-                                         provider.options.get("public_network_access"))
+                                         provider.options.get("public_network_access"), expires)
         created.append(("endpoint", name))
         endpoint = ml.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(**ereq)).result()
         dreq = requests.deployment_request(

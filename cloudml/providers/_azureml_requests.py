@@ -104,6 +104,19 @@ def output_base(spec: TrainingSpec, datastore: str) -> str:
     return f"{base.rstrip('/')}/{spec.job_name}"
 
 
+def parse_tags(value: Any, field: str = "provider_options.tags") -> dict[str, str]:
+    """A tags option: a mapping, or ``"k=v,k2=v2"`` as a settings file gives it."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    if isinstance(value, str):
+        pairs = [p.strip() for p in value.split(",") if p.strip()]
+        if all("=" in p for p in pairs):
+            return {k.strip(): v.strip() for k, _, v in (p.partition("=") for p in pairs)}
+    raise ValidationError(field, f"expected a mapping or 'key=value,...', got {value!r}")
+
+
 def job_tags(spec: TrainingSpec, extra: Mapping[str, str], created_at: str) -> dict[str, str]:
     return {**dict(extra), **dict(spec.tags), "cloudml-job": str(spec.job_name), "cloudml-created": created_at}
 
@@ -164,11 +177,14 @@ DEPLOYMENT_NAME = "cloudml"
 
 
 def endpoint_request(spec: DeploySpec, name: str, tags: Mapping[str, str], created_at: str,
-                     public_network_access: str | None = None) -> dict[str, Any]:
+                     public_network_access: str | None = None, expires_at: str | None = None) -> dict[str, Any]:
+    """``expires_at`` (from ``spec.ttl_seconds``) becomes the ``cloudml-expires`` tag ``cloudml cleanup`` reads."""
     req: dict[str, Any] = {
         "name": name, "auth_mode": "key",
         "tags": {**dict(tags), **dict(spec.tags), "cloudml-endpoint": name, "cloudml-created": created_at},
     }
+    if expires_at:
+        req["tags"]["cloudml-expires"] = expires_at
     if public_network_access:
         req["public_network_access"] = public_network_access
     return req

@@ -114,6 +114,7 @@ class AzureMLProvider(Provider):
         self.options.setdefault("experiment_name", "cloudml")
         self.options["experiment_name"] = self.options["experiment_name"] or "cloudml"
         self.options["datastore"] = self.options.get("datastore") or "workspaceblobstore"
+        self.options["tags"] = requests.parse_tags(self.options.get("tags"))
         self._ml: Any = None
         self._blobs: Any = None
         self._http_client: Any = None

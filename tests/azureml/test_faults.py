@@ -56,15 +56,16 @@ def test_network_isolation_options_reach_the_endpoint_and_deployment(provider_op
     model.mkdir()
     torch.jit.script(torch.nn.Linear(1, 1)).save(str(model / "model.pt"))
     provider = AzureMLProvider(**{**provider_options, "public_network_access": "disabled",
-                                  "egress_public_network_access": "disabled", "tags": {"cost-center": "42"}})
+                                  "egress_public_network_access": "disabled", "tags": "cost-center=42"})
     info = provider.deploy(DeploySpec(model_uri=str(model), framework="pytorch", framework_version="2.5",
-                                      endpoint_name="private-ep"))
+                                      endpoint_name="private-ep", ttl_seconds=3600))
     try:
         ep = [b for m, p, _, b in fake_aml.requests if m == "PUT" and p.endswith("/onlineEndpoints/private-ep")][0]
         dep = [b for m, p, _, b in fake_aml.requests if m == "PUT" and p.endswith("/deployments/cloudml")][0]
         assert ep["properties"]["publicNetworkAccess"].lower() == "disabled"
         assert dep["properties"]["egressPublicNetworkAccess"].lower() == "disabled"
         assert ep["tags"]["cost-center"] == "42" and dep["tags"]["cloudml-endpoint"] == "private-ep"
+        assert ep["tags"]["cloudml-expires"] > ep["tags"]["cloudml-created"], "ttl_seconds -> cloudml-expires"
         assert info.instance_type == "Standard_DS3_v2", "the documented default serving size"
     finally:
         provider.delete_endpoint(info.name)
