@@ -149,7 +149,7 @@ def test_local_dry_run_shows_offer_estimate_and_request(cli, tmp_path):
     bundle = request["code_uri"].rsplit("/", 1)[1]
     assert request == {  # the snapshot: the job.json the local provider would write, less created_at
         "name": "snap-1", "code_uri": f"<tmp>/local/bundles/{bundle}", "framework": "pytorch",
-        "framework_version": "2.5", "entry_point": "train.py",
+        "framework_version": "2.4", "entry_point": "train.py",
         "source_dir": str(Path(__file__).resolve().parents[1] / "projects" / "regression"),
         "hyperparameters": {"epochs": 5, "lr": 0.5}, "environment": {}, "channels": {"training": "<tmp>/data"},
         "instance_count": 1, "processes_per_node": "auto", "distribution": "none",
