@@ -217,19 +217,13 @@ class SageMakerProvider(Provider):
     # -- training -------------------------------------------------------------------------------------------
     def training_request(self, spec: TrainingSpec, bundle: Bundle,
                          channels: dict[str, str] | None = None) -> dict[str, Any]:
-        """The CreateTrainingJob request ``submit`` would send (no network; for dry runs and snapshots)."""
-        image = rq.validate_training(spec, self.settings)
-        code_uri = self.settings.s3_uri("code", bundle.name)
-        return rq.training_job_request(spec, self.settings, image=image, code_uri=code_uri,
-                                       channels=channels if channels is not None else dict(spec.channels),
-                                       created=rq.epoch_now())
-
-    def training_request(self, spec: TrainingSpec, bundle: Bundle) -> dict[str, Any]:
-        """The CreateTrainingJob request ``submit`` would send (``cloudml train --dry-run``). No AWS call."""
+        """The CreateTrainingJob request ``submit`` would send (``cloudml train --dry-run``, snapshots). No AWS
+        call: local channel data is named by the ``data/<tree hash>/`` URI its upload would produce."""
         self._region_settings(spec.resources.region)
         image = rq.validate_training(spec, self.settings)
-        channels = {name: uri if uri_scheme(uri) == "s3" else self.channel_uri(uri)[0]
-                    for name, uri in spec.channels.items()}
+        if channels is None:
+            channels = {name: uri if uri_scheme(uri) == "s3" else self.channel_uri(uri)[0]
+                        for name, uri in spec.channels.items()}
         return rq.training_job_request(spec, self.settings, image=image,
                                        code_uri=self.settings.s3_uri("code", bundle.name), channels=channels,
                                        created="<at submit>")
