@@ -34,6 +34,7 @@ class Job:
         self._cursor: Any = None
         self._tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL)
         self._hps: dict[str, Any] = {}  # values masked in log lines when their keys look secret
+        self.attempts: list[Any] = []   # cloudml.failover.Attempt rows when fit() made this job
 
     def __repr__(self) -> str:
         return f"Job({self.provider.name!r}, {self.name!r})"

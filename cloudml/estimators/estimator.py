@@ -88,6 +88,10 @@ class Estimator:
         tags: Mapping[str, str] | None = None,
         ignore: tuple[str, ...] = (),
         allow_secrets: bool = False,
+        failover: bool = False,
+        max_attempts: int = 3,
+        failover_providers: tuple[str, ...] | None = None,
+        failover_options: Mapping[str, Mapping[str, Any]] | None = None,
     ):
         resources = resources if resources is not None else Resources()
         if not isinstance(resources, Resources):
@@ -106,6 +110,25 @@ class Estimator:
 
             raise UnknownProviderError(str(self.provider_name), providers.available())
         self.provider_options = dict(provider_options or {})
+        if not isinstance(failover, bool):
+            raise ValidationError("failover", f"must be True or False, got {failover!r}")
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise ValidationError("max_attempts", f"must be a whole number >= 1, got {max_attempts!r}")
+        from cloudml.failover import DEFAULT_PROVIDERS
+
+        chosen = (self.provider_name, *DEFAULT_PROVIDERS) if failover_providers is None else tuple(failover_providers)
+        unknown = [n for n in chosen if not isinstance(n, str) or n not in providers.available()]
+        if unknown:
+            raise ValidationError("failover_providers", f"unknown provider(s) {unknown!r}",
+                                  "choose from: " + ", ".join(providers.available()))
+        if not isinstance(failover_options or {}, Mapping) or not all(
+                isinstance(v, Mapping) for v in (failover_options or {}).values()):
+            raise ValidationError("failover_options", "must map a provider name to its options",
+                                  'e.g. {"vertex": {"project": "p", "location": "us-central1"}}')
+        self.failover = failover
+        self.max_attempts = max_attempts
+        self.failover_providers = tuple(dict.fromkeys(chosen))
+        self.failover_options = {k: dict(v) for k, v in (failover_options or {}).items()}
         self.base_job_name = base_job_name or Path(entry_point).stem.replace("_", "-")
         self.spec = TrainingSpec(
             source=SourceCode(entry_point, os.fspath(source_dir), ignore=tuple(ignore), allow_secrets=allow_secrets),
@@ -183,15 +206,62 @@ class Estimator:
     def fit(self, inputs: Any = None, *, wait: bool = True, logs: bool = True, job_name: str | None = None) -> Job:
         """Run the training script. ``inputs``: a path/URI (channel ``training``) or ``{channel: path/URI}``;
         local paths are uploaded to the provider's storage. Blocks until the job ends when ``wait``.
-        Raises ``JobFailedError`` if it fails; returns the ``Job``."""
+        Raises ``JobFailedError`` if it fails; returns the ``Job``.
+
+        A quota or capacity refusal (``CapacityError`` from submit, or a job that ends failed because the provider
+        could not get capacity) names the refused instance type and the next-cheapest feasible offer among
+        ``failover_providers``; with ``failover=True`` fit submits there instead, up to ``max_attempts`` places in
+        all (see ``cloudml.failover``). ``job.attempts`` lists every place tried and why it moved on."""
+        from cloudml.errors import CapacityError, JobFailedError
+        from cloudml.failover import Attempt, attempt_name, next_offer, provider_getter
+
         spec = self.prepare(inputs, job_name)
         bundle = packaging.build(spec.source.source_dir, cache_dir() / "bundles", entry_point=spec.source.entry_point,
                                  ignore=spec.source.ignore, allow_secrets=spec.source.allow_secrets)
-        info = self.provider.submit(spec, bundle)
-        self.latest_job = Job(self.provider, info.name)
-        if wait:
-            self.latest_job.wait(logs=logs)
-        return self.latest_job
+        provider = self.provider
+        attempts: list[Attempt] = []
+        refused: set[tuple[str, str | None, str | None]] = set()
+        get_provider = provider_getter(provider, self.failover_options)
+        base_name = spec.job_name or make_job_name(self.base_job_name)
+        for number in range(1, self.max_attempts + 1):
+            res = spec.resources
+            try:
+                info = provider.submit(spec, bundle)
+            except CapacityError as exc:
+                attempts.append(Attempt(provider.name, res.instance_type, res.region, spec.job_name, "refused",
+                                        exc.reason))
+                error: CapacityError = exc
+            else:
+                job = Job(provider, info.name)
+                job.attempts = [*attempts, Attempt(provider.name, res.instance_type, res.region, info.name,
+                                                   "submitted")]
+                self.latest_job = job
+                if not wait:
+                    return job
+                try:
+                    job.wait(logs=logs)
+                    return job
+                except JobFailedError as exc:
+                    if not job.describe().extra.get("capacity"):
+                        raise
+                    job.attempts[-1] = replace(job.attempts[-1], outcome="refused", reason=exc.reason)
+                    attempts = list(job.attempts)
+                    error = CapacityError(provider.name, res.instance_type or "?", exc.reason)
+            refused.add((provider.name, res.instance_type, res.region))
+            refused.add((provider.name, res.instance_type, None))
+            candidate = next_offer(spec, self.failover_providers, get_provider, refused,
+                                   attempt_name(base_name, number + 1), attempts)
+            if candidate is None or not self.failover or number == self.max_attempts:
+                why = error.reason
+                if self.failover:
+                    why += "; tried: " + "; ".join(str(a) for a in attempts)
+                raise CapacityError(error.provider, error.instance_type, why,
+                                    candidate.describe() if candidate else "none among " +
+                                    ", ".join(self.failover_providers)) from error
+            log.warning("%s refused %s (%s); failing over to %s", provider.name, res.instance_type, error.reason,
+                        candidate.describe())
+            provider, spec = candidate.provider, candidate.spec
+        raise AssertionError("unreachable")
 
     @property
     def model_uri(self) -> str | None:
