@@ -5,9 +5,13 @@ Invariants:
   header without name or time), so the sha256 names the bundle and an unchanged re-fit uploads nothing;
 - the bundle holds the user's files (minus default and ``.cloudmlignore`` rules), ``cloudml_runtime/`` (the
   stdlib-only launcher and serving adapter), a ``cloudml_launcher.py`` shim and ``cloudml_manifest.json``;
-- credential files (``.env*``, ``*.pem``, ``*.key``, ``id_rsa*``, ``.aws/``, ``.azure/``, gcloud credentials)
-  never enter a bundle; a kept file whose content looks like a private key or cloud secret refuses the bundle
-  (``BundleError`` naming each file) unless ``allow_secrets``;
+- version control, virtualenvs and caches are left out silently (``DEFAULT_IGNORES``);
+- credential files never enter a bundle, and their presence is not silent: a file whose NAME looks like a
+  credential (``CREDENTIAL_NAMES``: ``.env*``, ``*.pem``, ``*.key``, ``id_rsa*``, ``.aws/``, ``.azure/``, gcloud
+  credentials ...) or whose CONTENT looks like a private key or cloud secret refuses the bundle with one
+  ``BundleError`` naming every such file. The user acknowledges a credential-named file by listing it in
+  ``.cloudmlignore`` (or ``ignore=``): it is then left out without complaint. With ``allow_secrets=True``
+  credential-named files are still left out and content-matched files are bundled, with a warning naming them;
 - extraction refuses absolute paths, ``..`` and links (``UnsafeArchiveError``).
 """
 
@@ -39,10 +43,12 @@ RESERVED = ("cloudml_launcher.py", "cloudml_runtime", "cloudml_manifest.json")
 SCAN_LIMIT = 2 * 1024 * 1024  # bytes of each file scanned for secrets
 
 DEFAULT_IGNORES = (
-    # version control, environments, caches
+    # version control, environments, caches: left out silently
     ".git/", ".hg/", ".svn/", ".venv/", "venv/", ".tox/", "__pycache__/", "*.pyc", ".mypy_cache/",
     ".pytest_cache/", ".ruff_cache/", ".ipynb_checkpoints/", ".DS_Store", ".cloudml/",
-    # credentials
+)
+CREDENTIAL_NAMES = (
+    # never bundled; present and not listed in .cloudmlignore, they refuse the bundle (unless allow_secrets)
     ".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
     ".aws/", ".azure/", ".config/gcloud/", "gcloud/", "application_default_credentials.json", ".netrc",
     ".git-credentials", ".pypirc", ".npmrc", ".docker/config.json",
@@ -135,6 +141,17 @@ def _walk(root: Path, rules: IgnoreRules) -> tuple[list[str], list[str]]:
     return sorted(kept), sorted(excluded)
 
 
+def credential_named(files: Sequence[str]) -> list[str]:
+    """The files whose path (the name or a parent folder) matches ``CREDENTIAL_NAMES``."""
+    rules = IgnoreRules(CREDENTIAL_NAMES)
+    found = []
+    for rel in files:
+        parts = rel.split("/")
+        if rules.ignored(rel, False) or any(rules.ignored("/".join(parts[:i]), True) for i in range(1, len(parts))):
+            found.append(rel)
+    return found
+
+
 def scan_secrets(root: Path, files: Sequence[str]) -> dict[str, list[str]]:
     """Files whose content looks like a credential -> what it looks like."""
     found: dict[str, list[str]] = {}
@@ -193,12 +210,19 @@ def build(
     clash = [f for f in kept if f.split("/")[0] in RESERVED]
     if clash:
         raise BundleError(f"these names are reserved for cloudml's runtime; rename them: {', '.join(clash)}")
+    named = credential_named(kept)
+    kept = [f for f in kept if f not in named]
+    excluded = sorted([*excluded, *named])
     found = scan_secrets(root, kept)
+    if (named or found) and not allow_secrets:
+        listing = "; ".join([f"{f} (a credential file name)" for f in named]
+                            + [f"{f} ({', '.join(k)})" for f, k in sorted(found.items())])
+        raise BundleError(f"refusing to bundle a tree holding credentials: {listing}. Remove them, list them in "
+                          ".cloudmlignore (they are then left out), or pass allow_secrets=True")
+    if named:
+        log.warning("left out credential files (allow_secrets=True): %s", ", ".join(named))
     if found:
         listing = "; ".join(f"{f} ({', '.join(k)})" for f, k in sorted(found.items()))
-        if not allow_secrets:
-            raise BundleError(f"refusing to bundle files that look like credentials: {listing}. "
-                              "Remove them, list them in .cloudmlignore, or pass allow_secrets=True")
         log.warning("bundling files that look like credentials (allow_secrets=True): %s", listing)
     large = [f"{f} ({(root / f).stat().st_size / 1e6:.0f} MB)" for f in kept
              if (root / f).stat().st_size > LARGE_FILE_BYTES]

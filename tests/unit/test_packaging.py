@@ -59,8 +59,11 @@ def test_members_are_normalised(tmp_path: Path) -> None:
     assert "cloudml_runtime/launcher.py" in [m.name for m in members]
 
 
-def test_credentials_and_vcs_never_enter_a_bundle(tmp_path: Path) -> None:
-    src = make_tree(tmp_path / "src")
+CREDENTIAL_FILES = (".env", ".env.production", "server.pem", "deploy.key", ".aws/credentials", "id_rsa")
+
+
+def credential_tree(root: Path) -> Path:
+    src = make_tree(root)
     (src / ".env").write_text("API_TOKEN=abc\n")
     (src / ".env.production").write_text("X=1\n")
     (src / ".git").mkdir()
@@ -74,13 +77,50 @@ def test_credentials_and_vcs_never_enter_a_bundle(tmp_path: Path) -> None:
     (src / ".venv" / "lib" / "site.py").write_text("x\n")
     (src / "pkg" / "__pycache__").mkdir()
     (src / "pkg" / "__pycache__" / "model.cpython-311.pyc").write_bytes(b"\0")
-    bundle = build(src, tmp_path / "out", entry_point="train.py")
-    inside = names(bundle.path)
-    for secret in (".env", ".env.production", ".git/config", "server.pem", "deploy.key", ".aws/credentials",
-                   "id_rsa", ".venv/lib/site.py", "pkg/__pycache__/model.cpython-311.pyc"):
-        assert secret not in inside
-    assert {"train.py", "pkg/model.py", "requirements.txt"} <= set(inside)
-    assert ".env" in bundle.excluded and ".git/" in bundle.excluded
+    return src
+
+
+def test_credential_named_files_refuse_the_bundle_naming_each(tmp_path: Path) -> None:
+    src = credential_tree(tmp_path / "src")
+    with pytest.raises(BundleError) as caught:
+        build(src, tmp_path / "out", entry_point="train.py")
+    for name in CREDENTIAL_FILES:
+        assert f"{name} (a credential file name)" in str(caught.value)
+    assert ".git" not in str(caught.value) and ".venv" not in str(caught.value), "VCS and venvs stay silent"
+    assert not list(tmp_path.glob("out/*.tar.gz")), "nothing half-written"
+
+
+def test_credentials_listed_in_cloudmlignore_or_allowed_never_enter_a_bundle(tmp_path: Path, caplog) -> None:
+    src = credential_tree(tmp_path / "src")
+    (src / ".cloudmlignore").write_text(".env*\n*.pem\n*.key\n.aws/\nid_rsa\n")
+    acknowledged = build(src, tmp_path / "out", entry_point="train.py")
+    (src / ".cloudmlignore").unlink()
+    with caplog.at_level(logging.WARNING, logger="cloudml.packaging"):
+        allowed = build(src, tmp_path / "out2", entry_point="train.py", allow_secrets=True)
+    assert "id_rsa" in caplog.text and ".aws/credentials" in caplog.text
+    for bundle in (acknowledged, allowed):
+        inside = names(bundle.path)
+        for secret in (*CREDENTIAL_FILES, ".git/config", ".venv/lib/site.py", "pkg/__pycache__/model.cpython-311.pyc"):
+            assert secret not in inside
+        assert {"train.py", "pkg/model.py", "requirements.txt"} <= set(inside)
+        assert ".env" in bundle.excluded and ".git/" in bundle.excluded
+
+
+def test_the_issue_10_tree_is_refused_naming_each_file(tmp_path: Path) -> None:
+    """Acceptance (issue 10): id_rsa, .aws/credentials, .env, a service account key and an AWS secret in code."""
+    src = make_tree(tmp_path / "src")
+    (src / "id_rsa").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----\n")
+    (src / ".aws").mkdir()
+    (src / ".aws" / "credentials").write_text("[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n")
+    (src / ".env").write_text("DB_PASSWORD=hunter2\n")
+    (src / "service-account.json").write_text(
+        '{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----\\n"}')
+    (src / "config.py").write_text('AWS_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"\n')
+    with pytest.raises(BundleError) as caught:
+        build(src, tmp_path / "out", entry_point="train.py")
+    for name in ("id_rsa", ".aws/credentials", ".env", "service-account.json", "config.py"):
+        assert name in str(caught.value)
+    assert "private key" in str(caught.value) and "AWS secret access key" in str(caught.value)
 
 
 def test_file_holding_a_private_key_refuses_the_bundle(tmp_path: Path) -> None:
