@@ -21,6 +21,7 @@ import click
 _COMMANDS: dict[str, tuple[str, str]] = {
     # name: ("module:attr", one-line help shown by --help without importing the module)
     "catalog": ("cloudml.cost.cli:catalog", "Show, validate or refresh the price catalog."),
+    "cleanup": ("cloudml.commands.cleanup:cleanup", "Delete endpoints, configs and models cloudml created."),
     "config": ("cloudml.commands.config_cmd:config", "Show or change settings (a section per provider)."),
     "cost": ("cloudml.cost.cli:cost", "Compare offers and plan the cheapest way to finish a job."),
     "deploy": ("cloudml.commands.endpoints:deploy", "Serve a trained job's model behind an endpoint."),

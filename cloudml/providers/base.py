@@ -102,6 +102,46 @@ class EndpointInfo:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class CloudResource:
+    """One billable thing cloudml created (by its ``cloudml-created`` tag/label), for ``cloudml cleanup``.
+    ``kind``: ``endpoint``, ``endpoint-config`` or ``model``; ``expires_at`` from the ``cloudml-expires`` tag
+    (an endpoint's ``ttl_seconds``)."""
+
+    provider: str
+    kind: str
+    name: str
+    created_at: float | None = None
+    expires_at: float | None = None
+
+
+def _when(value: Any) -> float | None:
+    """A tag's time: epoch seconds (``"1790000000"``) or UTC ISO (``"2026-11-23T18:00:00Z"``)."""
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if text.isdigit():
+        return float(text)
+    import calendar
+    import time
+
+    try:
+        return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
+    except ValueError:
+        return None
+
+
+def expiry_of(info: EndpointInfo) -> float | None:
+    """When a ``ttl_seconds`` endpoint expires, from its tags/labels (``cloudml-expires``, or ``cloudml_expires``
+    where labels cannot hold a dash-named key) or from ``extra["ttl_seconds"]`` + ``created_at``."""
+    tags = {**dict(info.extra.get("labels") or {}), **dict(info.extra.get("tags") or {})}
+    when = _when(tags.get("cloudml-expires") or tags.get("cloudml_expires"))
+    ttl = info.extra.get("ttl_seconds")
+    if when is None and ttl and info.created_at:
+        when = info.created_at + float(ttl)
+    return when
+
+
 def features_needed(spec: TrainingSpec | DeploySpec) -> dict[Feature, str]:
     """Which features ``spec`` uses, each with the setting that asks for it."""
     from cloudml.spec import TrainingSpec
@@ -212,6 +252,19 @@ class Provider(abc.ABC):
 
     def list_endpoints(self) -> list[EndpointInfo]:
         return []
+
+    # -- cleanup --------------------------------------------------------------------------------------------
+    def list_cloudml_resources(self) -> list[CloudResource]:
+        """Every billable resource cloudml created (tagged/labelled ``cloudml-created``), endpoints first.
+        The default: the endpoints ``list_endpoints`` reports (which lists cloudml's own only); providers whose
+        models or configs can outlive their endpoint list those too."""
+        return [CloudResource(self.name, "endpoint", e.name, e.created_at, expiry_of(e)) for e in self.list_endpoints()]
+
+    def delete_resource(self, resource: CloudResource) -> None:
+        """Delete one resource ``list_cloudml_resources`` returned (an endpoint with all it owns). Idempotent."""
+        if resource.kind != "endpoint":
+            raise NotImplementedError(f"{self.name} cannot delete a {resource.kind}")
+        self.delete_endpoint(resource.name)
 
     # -- storage ------------------------------------------------------------------------------------------
     def download(self, uri: str, dest: str) -> str:

@@ -324,7 +324,8 @@ class LocalProvider(Provider):
         return EndpointInfo(name=name, provider=self.name, state=state, url=record.get("url"),
                             instance_type="local", model_uri=record["model_uri"], created_at=record["created_at"],
                             reason=None if alive else "the server process is not running",
-                            extra={"pid": record.get("pid"), "auth": record.get("auth", False)})
+                            extra={"pid": record.get("pid"), "auth": record.get("auth", False),
+                                   "ttl_seconds": record.get("ttl_seconds")})
 
     def invoke(self, name: str, body: bytes, content_type: str = "application/json",
                accept: str = "application/json", token: str | None = None) -> bytes:

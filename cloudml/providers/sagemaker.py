@@ -516,5 +516,15 @@ class SageMakerProvider(Provider):
                              created_at=rq._epoch(e.get("CreationTime")))
                 for e in page.get("Endpoints", [])]
 
+    def list_cloudml_resources(self) -> list[Any]:
+        from cloudml.providers import _sagemaker_cleanup
+
+        return _sagemaker_cleanup.list_resources(self)
+
+    def delete_resource(self, resource: Any) -> None:
+        from cloudml.providers import _sagemaker_cleanup
+
+        _sagemaker_cleanup.delete_resource(self, resource)
+
 
 __all__ = ["SageMakerProvider"]
