@@ -124,6 +124,10 @@ def main(ctx: click.Context, quiet: bool, json_output: bool, debug: bool) -> Non
         import logging
 
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+        # the SDKs log whole request bodies (hyperparameters, environment) at DEBUG: keep them at INFO so
+        # --debug never prints a secret value (issue 10)
+        for sdk in ("botocore", "boto3", "s3transfer", "urllib3", "azure", "google", "msal"):
+            logging.getLogger(sdk).setLevel(logging.INFO)
     if json_output and ctx.invoked_subcommand:
         ctx.default_map = {ctx.invoked_subcommand: _json_defaults(ctx, main.get_command(ctx, ctx.invoked_subcommand))}
 

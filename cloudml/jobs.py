@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from cloudml.errors import JobFailedError, JobStoppedError, WaitTimeoutError
@@ -28,9 +28,12 @@ def _print_line(line: str) -> None:
 class Job:
     """A training job. Returned by ``Estimator.fit``; rebuilt by ``Estimator.attach`` or ``Job(provider, name)``."""
 
-    def __init__(self, provider: Provider, name: str):
+    def __init__(self, provider: Provider, name: str, secrets: Mapping[str, Any] | None = None):
+        """``secrets``: hyperparameters/environment the caller knows (``fit`` passes the spec's); values under
+        secret-looking keys are masked in log lines, besides those the provider reports."""
         self.provider = provider
         self.name = name
+        self._known: dict[str, Any] = dict(secrets or {})
         self._cursor: Any = None
         self._tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL)
         self._hps: dict[str, Any] = {}  # values masked in log lines when their keys look secret
@@ -68,7 +71,8 @@ class Job:
     def new_log_lines(self) -> list[str]:
         """Log lines the provider has that this handle has not returned yet."""
         lines, self._cursor = self.provider.read_logs(self.name, self._cursor)
-        lines = [mask_text(line, self._hps) for line in lines]
+        known = {**self._known, **self._hps}
+        lines = [mask_text(line, known) for line in lines]
         self._tail.extend(lines)
         return lines
 
@@ -104,7 +108,7 @@ class Job:
         try:
             while True:
                 info = self.describe()
-                self._hps = dict(info.hyperparameters)
+                self._hps = {**dict(info.extra.get("environment") or {}), **dict(info.hyperparameters)}
                 lines = self.new_log_lines()
                 if logs:
                     for line in lines:

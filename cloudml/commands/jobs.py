@@ -75,7 +75,7 @@ def logs(name: str, provider: str | None, options: tuple[str, ...], follow: bool
     info = prov.describe_job(name)  # NotFoundError before anything is printed
     poll = getattr(prov, "poll_interval", (1.0, 30.0))[0]
     for line in Job(prov, name).logs(follow=follow, poll=max(poll, 0.2)):
-        echo(mask_text(line, info.hyperparameters))
+        echo(mask_text(line, {**dict(info.extra.get("environment") or {}), **dict(info.hyperparameters)}))
 
 
 @jobs.command()

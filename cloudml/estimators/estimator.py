@@ -232,7 +232,7 @@ class Estimator:
                                         exc.reason))
                 error: CapacityError = exc
             else:
-                job = Job(provider, info.name)
+                job = Job(provider, info.name, secrets={**spec.environment, **spec.hyperparameters})
                 job.attempts = [*attempts, Attempt(provider.name, res.instance_type, res.region, info.name,
                                                    "submitted")]
                 self.latest_job = job

@@ -339,6 +339,7 @@ def job_info(desc: Mapping[str, Any], region: str | None) -> JobInfo:
         "training_seconds": desc.get("TrainingTimeInSeconds"),
         "checkpoint_uri": (desc.get("CheckpointConfig") or {}).get("S3Uri"),
         "log_group": LOG_GROUP,
+        "environment": dict(desc.get("Environment") or {}),   # so log lines can mask secret values
         # SageMaker fails a job it could not get instances for with "CapacityError: Unable to provision ..."
         "capacity": True if state is JobState.FAILED and re.match(r"(CapacityError|InsufficientCapacity)",
                                                                   reason or "") else None,

@@ -206,7 +206,8 @@ class LocalProvider(Provider):
             framework=record["framework"], framework_version=record["framework_version"],
             entry_point=record["entry_point"], hyperparameters=record["hyperparameters"],
             extra={"job_dir": str(job_dir), "source_dir": record["source_dir"], "pid": state.get("pid"),
-                   "processes_per_node": record["processes_per_node"], "distribution": record["distribution"]},
+                   "processes_per_node": record["processes_per_node"], "distribution": record["distribution"],
+                   "environment": record.get("environment") or {}},   # so log lines can mask secret values
         )
 
     def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]:
