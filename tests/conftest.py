@@ -1,4 +1,10 @@
-"""Session-wide isolation: cloudml's caches and the local provider's root live in temporary folders."""
+"""Session-wide isolation: cloudml's caches and the local provider's root live in temporary folders.
+
+No orphans (issue 10): at the end of the session the local root's endpoints and unfinished jobs are listed, and
+together with what every rig found alive when its tests let go of it (``tests/rigs/ledger.py``: SageMaker after
+each test, Azure ML after each test, Vertex when the last user is done) any remaining endpoint, model, config or
+running job fails the session; the terminal summary prints the figures.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,19 @@ import os
 from pathlib import Path
 
 import pytest
+
+from tests.rigs import ledger
+
+
+def _local_leftovers(root: Path) -> dict[str, list[str]]:
+    if not root.exists():
+        return {}
+    from cloudml.providers.local import LocalProvider
+
+    local = LocalProvider(root=root)
+    endpoints = [e.name for e in local.list_endpoints()]
+    running = [j.name for j in local.list_jobs(limit=100_000) if not j.state.terminal]
+    return {"endpoints": endpoints, "running jobs": running}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -16,11 +35,31 @@ def _isolated_cloudml_dirs(tmp_path_factory: pytest.TempPathFactory):
     os.environ["CLOUDML_LOCAL_ROOT"] = str(base / "local")
     os.environ["CLOUDML_CONFIG_DIR"] = str(base / "config")
     yield base
+    ledger.record("local", _local_leftovers(base / "local"))
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if ledger.leaks() and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    checks = ", ".join(f"{rig} {n}" for rig, n in sorted(ledger.checks.items())) or "none"
+    leaks = ledger.leaks()
+    per_rig: dict[str, int] = {}
+    for (rig, _), n in ledger.faults.items():
+        per_rig[rig] = per_rig.get(rig, 0) + n
+    if per_rig:
+        terminalreporter.write_line("faults injected by the rigs: " + ", ".join(
+            f"{rig} {n}" for rig, n in sorted(per_rig.items())) + " (" + ", ".join(
+            f"{rig}:{kind} x{n}" for (rig, kind), n in sorted(ledger.faults.items())) + ")")
+    terminalreporter.write_line(f"no-orphan checks ({checks}): {len(leaks)} resource(s) leaked"
+                                + ("".join(f"\n  LEAKED {x}" for x in leaks)), red=bool(leaks))
 
 
 @pytest.fixture

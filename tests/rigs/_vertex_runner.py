@@ -35,6 +35,7 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tests.rigs import ledger
 from tests.rigs.contract import _DROP
 from tests.rigs.gcs import free_port, storage_client
 
@@ -148,6 +149,8 @@ class JobRun(threading.Thread):
             return
         with fake.lock:
             stockout = fake.stockouts.pop(0) if fake.stockouts else None
+            if stockout:
+                ledger.fault("vertex", "RESOURCE_EXHAUSTED stockout")
         if stockout:
             fake.set_job(jid, state=5, endTime=now(), error={"code": 8, "message": stockout})
             return

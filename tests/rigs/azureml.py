@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+from tests.rigs import ledger
 from tests.rigs._azureml_arm import ArmError
 from tests.rigs._azureml_endpoints import Endpoints
 from tests.rigs._azureml_jobs import JobRunner
@@ -201,6 +202,7 @@ class FakeAzureML(JobRunner, Endpoints):
             for (m, pattern), statuses in list(self.fail_next.items()):
                 if m == method and re.search(pattern, path) and statuses:
                     status = statuses.pop(0)
+                    ledger.fault("azureml", str(status))
                     return self._fault(status, body)
         try:
             if path == "/discovery":

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.rigs import ledger
 from tests.rigs.azureml import Azurite, FakeAzureML, find_azurite
 
 INSTALL = "npm install --prefix .azurite azurite@3.35.0 (or set CLOUDML_AZURITE to azurite-blob)"
@@ -44,6 +45,7 @@ def fake_aml(azurite):
     fake = FakeAzureML(azurite).start()
     yield fake
     leaks = [f"endpoint {n}" for n in fake.live("onlineEndpoints")] + [f"model {n}" for n in fake.live("models")]
+    ledger.record("azureml", {"endpoints": fake.live("onlineEndpoints"), "models": fake.live("models")})
     fake.stop()
     if leaks:
         pytest.fail("resources left behind in the fake Azure ML workspace: " + ", ".join(leaks))

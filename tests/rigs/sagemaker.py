@@ -48,6 +48,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from tests.rigs import ledger
 from tests.rigs.sagemaker_containers import (
     ACCOUNT,
     REGION,
@@ -311,13 +312,17 @@ class SageMakerRig:
 
     def take_spot_interruption(self) -> str | None:
         with self._lock:
-            return self.spot_interruptions.pop(0) if self.spot_interruptions else None
+            if not self.spot_interruptions:
+                return None
+            ledger.fault("sagemaker", "spot interruption")
+            return self.spot_interruptions.pop(0)
 
     def _take_fault(self, op: str) -> Fault | None:
         with self._lock:
             for fault in self.faults:
                 if fault.operation == op and fault.times > 0:
                     fault.times -= 1
+                    ledger.fault("sagemaker", fault.code)
                     return fault
         return None
 

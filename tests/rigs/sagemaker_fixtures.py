@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests.rigs import ledger
 from tests.rigs.sagemaker import SageMakerRig, fake_aws_env
 
 _shared: dict[str, Any] = {"users": 0}
@@ -65,6 +66,7 @@ def sagemaker_rig(_sagemaker_server: SageMakerRig) -> Iterator[SageMakerRig]:
     _sagemaker_server.reset()
     yield _sagemaker_server
     left = {kind: names for kind, names in _sagemaker_server.leftovers().items() if names}
+    ledger.record("sagemaker", left)
     _sagemaker_server._clear()
     assert not left, f"the test left SageMaker resources behind: {left}"
 

@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tests.rigs import _vertex_runner as runner
+from tests.rigs import ledger
 
 JOB_STATES = {"QUEUED": 1, "PENDING": 2, "RUNNING": 3, "SUCCEEDED": 4, "FAILED": 5, "CANCELLING": 6,
               "CANCELLED": 7}
@@ -208,6 +209,7 @@ class FakeVertex:
         status, payload = 200, {}
         try:
             if fault is not None:
+                ledger.fault("vertex", str(fault.status or fault.code))
                 fault.times -= 1
                 if fault.times <= 0:
                     self.faults.remove(fault)

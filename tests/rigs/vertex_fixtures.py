@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.rigs import ledger
 from tests.rigs.gcs import GcsEmulator
 from tests.rigs.vertex import FakeVertex
 
@@ -42,6 +43,7 @@ def _release() -> None:
     if _shared["users"] == 0:
         fake: FakeVertex = _shared.pop("fake")
         left = fake.leftovers()
+        ledger.record("vertex", {"models": left["models"], "endpoints": left["endpoints"]})
         fake.stop()
         _shared.pop("emulator").stop()
         _shared.pop("workdir").cleanup()
