@@ -51,6 +51,7 @@ SCHEMA: dict[str, Any] = {
     "distribution": "str", "hyperparameters": "map", "environment": "strmap", "provider": "str",
     "provider_options": "map", "base_job_name": "str", "max_run_seconds": "int", "max_wait_seconds": "int",
     "checkpoint_uri": "str", "output_uri": "str", "tags": "strmap", "ignore": "strlist", "allow_secrets": "bool",
+    "failover": "bool", "max_attempts": "int", "failover_providers": "strlist", "failover_options": "map",
     # fit() and deploy()
     "inputs": "inputs", "job_name": "str", "deploy": DEPLOY,
 }
