@@ -144,7 +144,7 @@ def scan_secrets(root: Path, files: Sequence[str]) -> dict[str, list[str]]:
                 head = f.read(SCAN_LIMIT)
         except OSError:
             continue
-        kinds = [name for name, pattern in secrets.SECRET_CONTENT if pattern.search(head)]
+        kinds = secrets.secret_kinds(head)
         if kinds:
             found[rel] = kinds
     return found
