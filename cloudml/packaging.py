@@ -258,19 +258,13 @@ def build(
     clash = [f for f in kept if f.split("/")[0] in RESERVED]
     if clash:
         raise BundleError(f"these names are reserved for cloudml's runtime; rename them: {', '.join(clash)}")
-    found = scan_secrets(root, kept)
-    if found:
-        listing = "; ".join(f"{f} ({', '.join(k)})" for f, k in sorted(found.items()))
-        if not allow_secrets:
-            raise BundleError(f"refusing to bundle files that look like credentials: {listing}. "
-                              "Remove them, list them in .cloudmlignore, or pass allow_secrets=True")
-        log.warning("bundling files that look like credentials (allow_secrets=True): %s", listing)
     large = [f"{f} ({(root / f).stat().st_size / 1e6:.0f} MB)" for f in kept
              if (root / f).stat().st_size > LARGE_FILE_BYTES]
     if large:
         log.warning("files over 100 MB in the bundle (upload them as a channel instead?): %s", ", ".join(large))
     manifest = {"format": 1, "files": kept}
     rt = runtime_files()
+    found: dict[str, list[str]] = {}
     with _GzipPipe(compresslevel) as pipe:
         with tarfile.open(fileobj=pipe, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
             entries = {rel: None for rel in kept}
@@ -281,9 +275,19 @@ def build(
                     _add(tar, name, rt[name])
                 elif name == "cloudml_manifest.json":
                     _add(tar, name, json.dumps(manifest, indent=1, sort_keys=True).encode())
-                else:
+                else:  # each file is read once: scanned for secrets here, while earlier ones are compressed
                     full = root / name
-                    _add(tar, name, full.read_bytes(), executable=os.access(full, os.X_OK))
+                    content = full.read_bytes()
+                    kinds = secrets.secret_kinds(content[:SCAN_LIMIT])
+                    if kinds:
+                        found[name] = kinds
+                    _add(tar, name, content, executable=os.access(full, os.X_OK))
+    if found:  # nothing has been written yet: refuse the bundle, or warn
+        listing = "; ".join(f"{f} ({', '.join(k)})" for f, k in sorted(found.items()))
+        if not allow_secrets:
+            raise BundleError(f"refusing to bundle files that look like credentials: {listing}. "
+                              "Remove them, list them in .cloudmlignore, or pass allow_secrets=True")
+        log.warning("bundling files that look like credentials (allow_secrets=True): %s", listing)
     data, digest = pipe.result()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
