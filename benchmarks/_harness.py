@@ -230,3 +230,37 @@ def from_json(d: dict[str, Any]) -> Figure:
                   samples=d["cloudml"]["samples"] if d["cloudml"] else None, baseline_name=d["baseline_name"],
                   baseline=d["baseline"]["samples"] if d["baseline"] else None,
                   checks=[Check(c["text"], c["passed"]) for c in d["checks"]], budget=d["budget"], note=d["note"])
+
+
+# -- generated data -------------------------------------------------------------------------------------------
+def make_tree(root: Path, files: int, total_bytes: int, seed: int = 9) -> Path:
+    """A deterministic source-like tree: ``files`` files in folders of 25, sizes varying around the mean and
+    summing to ``total_bytes``; half text (code-like lines, compressible), half binary (random: weights, images).
+    """
+    import random
+
+    rng = random.Random(seed)
+    words = ["def", "return", "self", "import", "numpy", "torch", "tensor", "x", "y", "loss", "for", "in", "range",
+             "if", "else", "model", "batch", "optimizer", "step", "lr", "0.001", "None", "True", "print", "data"]
+    pool = [(" " * rng.choice((0, 4, 8)) + " ".join(rng.choices(words, k=rng.randint(2, 12))) + "\n").encode()
+            for _ in range(4000)]
+    mean = total_bytes // files
+    raw = [rng.randint(mean // 2, mean * 3 // 2) for _ in range(files)]
+    sizes = [s * total_bytes // sum(raw) for s in raw]
+    sizes[-1] += total_bytes - sum(sizes)
+    for i, size in enumerate(sizes):
+        folder = root / f"pkg{i // 25:03d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        if i % 2:
+            (folder / f"weights_{i:04d}.bin").write_bytes(rng.randbytes(size))
+        else:
+            text = bytearray()
+            while len(text) < size:
+                text += b"".join(rng.choices(pool, k=256))
+            (folder / f"module_{i:04d}.py").write_bytes(bytes(text[:size]))
+    return root
+
+
+def tree_bytes(root: Path) -> tuple[int, int]:
+    files = [p for p in root.rglob("*") if p.is_file()]
+    return len(files), sum(p.stat().st_size for p in files)
