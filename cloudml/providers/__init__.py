@@ -17,6 +17,7 @@ from cloudml.errors import UnknownProviderError, ValidationError
 from cloudml.providers.base import Provider
 
 _registry: dict[str, str] = {
+    "azureml": "cloudml.providers.azureml:AzureMLProvider",
     "local": "cloudml.providers.local:LocalProvider",
     "sagemaker": "cloudml.providers.sagemaker:SageMakerProvider",
     "vertex": "cloudml.providers.vertex:VertexProvider",

@@ -183,15 +183,20 @@ class SageMakerProvider(Provider):
         log.info("%s bundle %s (%d bytes)", "uploaded" if uploaded else "reused", uri, bundle.size)
         return uri
 
-    def upload_channel(self, path: str) -> str:
-        """A local file or folder -> ``s3://.../data/<tree hash>/``; files already there are not sent again."""
+    def channel_uri(self, path: str) -> tuple[str, list[tuple[Path, str]]]:
+        """Where local data goes: ``s3://.../data/<tree hash>/`` and its (file, relative name) pairs. No I/O
+        beyond reading the local files."""
         root = Path(local_path(path))
         files = [(root, root.name)] if root.is_file() else [
             (f, f.relative_to(root).as_posix()) for f in sorted(root.rglob("*")) if f.is_file()]
         digest = hashlib.sha256()
         for f, rel in files:
             digest.update(rel.encode() + b"\0" + packaging.file_sha256(f).encode() + b"\n")
-        base = self.settings.s3_uri("data", digest.hexdigest()[:32]) + "/"
+        return self.settings.s3_uri("data", digest.hexdigest()[:32]) + "/", files
+
+    def upload_channel(self, path: str) -> str:
+        """A local file or folder -> ``s3://.../data/<tree hash>/``; files already there are not sent again."""
+        base, files = self.channel_uri(path)
         bucket, prefix = split_s3(base)
         present: dict[str, int] = {}
         with self._aws(f"listing {base}"):
@@ -212,12 +217,16 @@ class SageMakerProvider(Provider):
     # -- training -------------------------------------------------------------------------------------------
     def training_request(self, spec: TrainingSpec, bundle: Bundle,
                          channels: dict[str, str] | None = None) -> dict[str, Any]:
-        """The CreateTrainingJob request ``submit`` would send (no network; for dry runs and snapshots)."""
+        """The CreateTrainingJob request ``submit`` would send (``cloudml train --dry-run``, snapshots). No AWS
+        call: local channel data is named by the ``data/<tree hash>/`` URI its upload would produce."""
+        self._region_settings(spec.resources.region)
         image = rq.validate_training(spec, self.settings)
-        code_uri = self.settings.s3_uri("code", bundle.name)
-        return rq.training_job_request(spec, self.settings, image=image, code_uri=code_uri,
-                                       channels=channels if channels is not None else dict(spec.channels),
-                                       created=rq.epoch_now())
+        if channels is None:
+            channels = {name: uri if uri_scheme(uri) == "s3" else self.channel_uri(uri)[0]
+                        for name, uri in spec.channels.items()}
+        return rq.training_job_request(spec, self.settings, image=image,
+                                       code_uri=self.settings.s3_uri("code", bundle.name), channels=channels,
+                                       created="<at submit>")
 
     def submit(self, spec: TrainingSpec, bundle: Bundle) -> JobInfo:
         self._region_settings(spec.resources.region)

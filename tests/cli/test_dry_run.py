@@ -35,6 +35,8 @@ from cloudml.commands._common import jsonable, masked
 from cloudml.errors import NotFoundError
 from cloudml.providers.base import Provider
 from tests.cli.helpers import configured_provider, regression_job
+from tests.rigs.azureml_fixtures import azurite, fake_aml, provider_options  # noqa: F401  (the Azure ML rig)
+from tests.rigs.sagemaker_fixtures import _sagemaker_server, sagemaker_rig  # noqa: F401  (fixtures)
 from tests.rigs.vertex_fixtures import (  # noqa: F401  (fixtures)
     _vertex_servers,
     fake_vertex,
@@ -106,8 +108,55 @@ def _vertex(tmp_path: Path, request: Any) -> DryRunRig:
                      job={"instance_type": "n1-standard-4"})
 
 
+def _sagemaker(tmp_path: Path, request: Any) -> DryRunRig:
+    rig = request.getfixturevalue("sagemaker_rig")
+
+    def submitted(name: str) -> dict[str, Any]:
+        sent = [b for b in rig.sent("CreateTrainingJob") if b["TrainingJobName"] == name]
+        assert len(sent) == 1, "exactly one training job was created"
+        return sent[0]
+
+    def normalize(req: dict[str, Any]) -> dict[str, Any]:  # the cloudml-created tag holds the submission time
+        return {**req, "Tags": [t for t in req["Tags"] if t["Key"] != "cloudml-created"]}
+
+    def finish(name: str) -> None:  # the rig's no-orphan check wants the job ended
+        from cloudml.jobs import Job
+
+        Job(providers.get("sagemaker", **rig.provider_options()), name).wait(timeout=120, logs=False)
+
+    return DryRunRig("sagemaker", rig.provider_options(), submitted, normalize=normalize, finish=finish,
+                     job={"instance_type": "ml.m5.xlarge"})
+
+
+def _azureml_essentials(request: dict[str, Any]) -> dict[str, Any]:
+    """What both shapes say: ``training_request`` (the dict handed to azure-ai-ml's ``command()``) and the REST
+    job the fake Azure ML received (the SDK resolves code and environment to asset ids on the way)."""
+    if "jobType" in request.get("properties", {}):
+        p = request["properties"]
+        return {"command": p["command"], "inputs": {k: v["uri"] for k, v in (p.get("inputs") or {}).items()},
+                "outputs": {k: v["uri"] for k, v in (p.get("outputs") or {}).items()},
+                "instance_count": p["resources"]["instanceCount"], "experiment": p["experimentName"],
+                "tags": {k: v for k, v in p["tags"].items() if k != "cloudml-created"},
+                "properties": {k: v for k, v in p["properties"].items() if k.startswith("cloudml.")},
+                "environment_variables": p.get("environmentVariables") or {}}
+    return {"command": request["command"], "inputs": {k: v["path"] for k, v in request["inputs"].items()},
+            "outputs": {k: v["path"] for k, v in request["outputs"].items()},
+            "instance_count": request["instance_count"], "experiment": request["experiment_name"],
+            "tags": {k: v for k, v in request["tags"].items() if k != "cloudml-created"},
+            "properties": request["properties"], "environment_variables": request["environment_variables"]}
+
+
+def _azureml(tmp_path: Path, request: Any) -> DryRunRig:
+    fake = request.getfixturevalue("fake_aml")
+    options = request.getfixturevalue("provider_options")
+    return DryRunRig("azureml", options, submitted=fake.job, normalize=_azureml_essentials,
+                     job={"instance_type": "Standard_D2s_v3"})
+
+
 DRY_RUN_RIGS: dict[str, Callable[[Path, Any], DryRunRig]] = {
+    "azureml": _azureml,
     "local": _local,
+    "sagemaker": _sagemaker,
     "vertex": _vertex,
 }
 

@@ -105,8 +105,8 @@ def test_four_nodes_of_eight_gpus(framework: str, version: str, distribution: st
 def test_gpu_and_cpu_instances_get_the_gpu_and_cpu_images() -> None:
     gpu = training(spec(resources=Resources(instance_type="ml.p3.2xlarge")))["AlgorithmSpecification"]
     cpu = training(spec(resources=Resources(instance_type="ml.m5.xlarge")))["AlgorithmSpecification"]
-    assert gpu["TrainingImage"] == "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5-gpu-py311"
-    assert cpu["TrainingImage"] == "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5-cpu-py311"
+    assert gpu["TrainingImage"] == "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.4-gpu-py311"
+    assert cpu["TrainingImage"] == "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.4-cpu-py311"
 
 
 def test_unsupported_framework_version_lists_the_supported_ones() -> None:
@@ -196,7 +196,7 @@ def test_job_info_reads_what_attach_needs() -> None:
     info = rq.job_info(desc, "us-east-1")
     assert (info.state, info.exit_code, info.billable_seconds) == (JobState.FAILED, 3, 12.0)
     assert info.hyperparameters == {"epochs": 3, "name": "x"}
-    assert (info.framework, info.framework_version, info.entry_point) == ("pytorch", "2.5", "train.py")
+    assert (info.framework, info.framework_version, info.entry_point) == ("pytorch", "2.4", "train.py")
     assert (info.instance_type, info.instance_count, info.code_uri) == ("ml.m5.xlarge", 1, CODE)
     assert rq.ENDPOINT_STATES["OutOfService"] is EndpointState.FAILED
 

@@ -58,7 +58,7 @@ def test_deploy_predict_delete_with_the_documented_requests(provider: SageMakerP
     assert info.state is EndpointState.IN_SERVICE and info.instance_type == "ml.m5.large"
     (model,) = sagemaker_rig.sent("CreateModel")
     container = model["PrimaryContainer"]
-    assert container["Image"] == "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5-cpu-py311"
+    assert container["Image"] == "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.4-cpu-py311"
     assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
     assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
     assert container["Environment"]["LOG_LEVEL"] == "info"

@@ -1,0 +1,188 @@
+"""The fake Azure ML's online endpoints and deployments (a mixin of ``FakeAzureML``).
+
+A deployment PUT answers ``Creating`` at once; a thread downloads the deployment's code and model from Azurite and
+starts ``azureml_scoring.py`` (``init()`` then ``run(raw_json)`` per request, as Azure's inference server does) with
+``AZUREML_MODEL_DIR`` set, then reports ``Succeeded`` or ``Failed`` (with the log as ``getLogs`` content). The scoring
+URI ``{base}/score/{endpoint}`` checks the endpoint key and forwards to the deployment holding the traffic.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tests.rigs._azureml_arm import ArmError
+
+
+class Endpoints:
+    """Mixin: needs ``self.lock``, ``self.resources``, ``self.processes``, ``self.deployment_ports``,
+    ``self.threads``, ``self._store``, ``self._get``, ``self._list`` and ``self._blob_location``."""
+
+    # -- online endpoints and deployments ------------------------------------------------------------------
+    def _arm_onlineendpoints(self, method, parts, query, body):
+        if len(parts) == 1:
+            return 200, self._list("/onlineEndpoints", 1), {}
+        name = parts[1]
+        rel = f"/onlineEndpoints/{name}"
+        if len(parts) == 2:
+            if method in ("PUT", "PATCH"):
+                existing = self.resources.get(rel.lower())
+                if existing is not None:
+                    merged = copy.deepcopy(existing)
+                    for key in ("tags", "identity"):
+                        if key in body:
+                            merged[key] = body[key]
+                    merged["properties"].update((body or {}).get("properties") or {})
+                    merged["properties"]["provisioningState"] = "Succeeded"
+                    self.resources[rel.lower()] = merged
+                    return 200, merged, {}
+                res = self._store(rel, name, "Microsoft.MachineLearningServices/workspaces/onlineEndpoints", body)
+                res["properties"].update({"provisioningState": "Succeeded", "scoringUri": f"{self.base_url}/score/{name}",
+                                          "swaggerUri": f"{self.base_url}/score/{name}/swagger.json"})
+                res["properties"].setdefault("traffic", {})
+                res["_keys"] = {"primaryKey": base64.b64encode(os.urandom(24)).decode(),
+                                "secondaryKey": base64.b64encode(os.urandom(24)).decode()}
+                return 201, self._public(res), {}
+            if method == "DELETE":
+                if rel.lower() not in self.resources:
+                    return 204, None, {}
+                for key in [k for k in self.resources if k.startswith(rel.lower() + "/deployments/")]:
+                    self._stop_scoring(key)
+                    self.resources.pop(key)
+                self.resources.pop(rel.lower())
+                return 200, None, {}
+            return 200, self._public(self._get(rel)), {}
+        action = parts[2].lower()
+        if action == "listkeys":
+            return 200, dict(self._get(rel)["_keys"]), {}
+        if action == "token":
+            raise ArmError(400, "UserError", "endpoint uses key auth")
+        if action != "deployments":
+            raise ArmError(404, "NotFound", f"the fake does not serve {'/'.join(parts)}")
+        self._get(rel)
+        if len(parts) == 3:
+            return 200, self._list(f"{rel}/deployments", 1), {}
+        dname = parts[3]
+        drel = f"{rel}/deployments/{dname}"
+        if len(parts) == 5 and parts[4].lower() == "getlogs":
+            return 200, {"content": self._get(drel).get("_logs", "")}, {}
+        if method in ("PUT", "PATCH"):
+            res = self._store(drel, dname, "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments", body)
+            res["properties"]["provisioningState"] = "Creating"
+            res.setdefault("sku", {"name": "Default", "capacity": 1})
+            res["properties"].setdefault("scaleSettings", {"scaleType": "Default"})
+            t = threading.Thread(target=self._provision, args=(drel,), daemon=True, name=f"deploy-{dname}")
+            self.threads.append(t)
+            t.start()
+            return 201, self._public(res), {"Retry-After": "1"}
+        if method == "DELETE":
+            if drel.lower() in self.resources:
+                self._stop_scoring(drel.lower())
+                self.resources.pop(drel.lower())
+            return 200, None, {}
+        return 200, self._public(self._get(drel)), {"Retry-After": "1"}
+
+    @staticmethod
+    def _public(res: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in res.items() if not k.startswith("_")}
+
+    def _provision(self, drel: str) -> None:
+        """Download the deployment's code and model, start its score.py, and report Succeeded or Failed."""
+        key = drel.lower()
+        with self.lock:
+            props = copy.deepcopy(self.resources[key]["properties"])
+        ddir = self.workdir / "deployments" / uuid.uuid4().hex[:8]
+        try:
+            cc = props.get("codeConfiguration") or {}
+            code_rel = "/" + cc["codeId"].split("/workspaces/", 1)[1].split("/", 1)[1]
+            with self.lock:
+                code_uri = self._get(code_rel)["properties"]["codeUri"]
+            c, p = self._blob_location(code_uri)
+            self.azurite.download_prefix(c, p, ddir / "code")
+            model_rel = "/" + props["model"].split("/workspaces/", 1)[1].split("/", 1)[1]
+            with self.lock:
+                model_uri = self._get(model_rel)["properties"]["modelUri"]
+            c, p = self._blob_location(model_uri)
+            model_root = ddir / "model"
+            self.azurite.download_prefix(c, p, model_root / os.path.basename(p.rstrip("/")))
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDML_", "AZURE", "SM_", "AIP_"))}
+            env.update({str(k): str(v) for k, v in (props.get("environmentVariables") or {}).items()})
+            env.update({"AZUREML_MODEL_DIR": str(model_root), "AML_APP_ROOT": str(ddir / "code"),
+                        "AZUREML_ENTRY_SCRIPT": cc.get("scoringScript", "score.py")})
+            log_path = ddir / "server.log"
+            proc = subprocess.Popen(
+                [sys.executable, str(Path(__file__).with_name("azureml_scoring.py"))],
+                cwd=ddir / "code", env=env, stdout=subprocess.PIPE, stderr=open(log_path, "wb"))
+            with self.lock:
+                self.processes[key] = [proc]
+            assert proc.stdout is not None
+            line = proc.stdout.readline().decode()
+            if not line:
+                proc.wait()
+                raise RuntimeError(f"score.py init() failed:\n{log_path.read_text()[-2000:]}")
+            port = json.loads(line)["port"]
+            with self.lock:
+                self.deployment_ports[key] = port
+                if key in self.resources:
+                    self.resources[key]["properties"]["provisioningState"] = "Succeeded"
+                    self.resources[key]["_logs"] = log_path.read_text()
+        except Exception as exc:
+            with self.lock:
+                if key in self.resources:
+                    self.resources[key]["properties"]["provisioningState"] = "Failed"
+                    self.resources[key]["_logs"] = str(exc)
+                    self.resources[key]["_error"] = str(exc)[-500:]
+
+    def _stop_scoring(self, key: str) -> None:
+        for proc in self.processes.pop(key, []):
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            if proc.stdout:
+                proc.stdout.close()
+        self.deployment_ports.pop(key, None)
+
+    def _score(self, rest: str, raw: bytes, headers: dict[str, str]):
+        endpoint = rest.split("/")[0]
+        rel = f"/onlineEndpoints/{endpoint}".lower()
+        with self.lock:
+            ep = self.resources.get(rel)
+            if ep is None:
+                return 404, {"message": f"endpoint {endpoint} not found"}, {}
+            keys = ep["_keys"].values()
+            if headers.get("Authorization", "") not in {f"Bearer {k}" for k in keys}:
+                return 401, {"message": "key auth failed"}, {}
+            wanted = headers.get("azureml-model-deployment")
+            traffic = ep["properties"].get("traffic") or {}
+            if not wanted:
+                live = [d for d, pct in traffic.items() if int(pct) > 0]
+                if not live:
+                    return 424, {"message": "no deployment has traffic"}, {}
+                wanted = max(live, key=lambda d: int(traffic[d]))
+            port = self.deployment_ports.get(f"{rel}/deployments/{wanted}".lower())
+        if port is None:
+            return 502, {"message": f"deployment {wanted} is not running"}, {}
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/score", data=raw, method="POST",
+                                     headers={"Content-Type": headers.get("Content-Type", "application/json")})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as resp:
+                return resp.status, resp.read(), {"Content-Type": resp.headers.get("Content-Type", "application/json"),
+                                                  "azureml-model-deployment": wanted}
+        except urllib.error.HTTPError as err:
+            return err.code, err.read(), {"Content-Type": "application/json"}
+
+
