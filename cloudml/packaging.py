@@ -24,8 +24,10 @@ import io
 import json
 import logging
 import os
+import queue
 import re
 import tarfile
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,6 +154,13 @@ def credential_named(files: Sequence[str]) -> list[str]:
     return found
 
 
+def _refuse(named: Sequence[str], found: dict[str, list[str]]) -> None:
+    listing = "; ".join([f"{f} (a credential file name)" for f in named]
+                        + [f"{f} ({', '.join(k)})" for f, k in sorted(found.items())])
+    raise BundleError(f"refusing to bundle a tree holding credentials: {listing}. Remove them, list them in "
+                      ".cloudmlignore (they are then left out), or pass allow_secrets=True")
+
+
 def scan_secrets(root: Path, files: Sequence[str]) -> dict[str, list[str]]:
     """Files whose content looks like a credential -> what it looks like."""
     found: dict[str, list[str]] = {}
@@ -161,7 +170,7 @@ def scan_secrets(root: Path, files: Sequence[str]) -> dict[str, list[str]]:
                 head = f.read(SCAN_LIMIT)
         except OSError:
             continue
-        kinds = [name for name, pattern in secrets.SECRET_CONTENT if pattern.search(head)]
+        kinds = secrets.secret_kinds(head)
         if kinds:
             found[rel] = kinds
     return found
@@ -175,6 +184,69 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes, executable: bool = False)
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     tar.addfile(info, io.BytesIO(data))
+
+
+class _GzipPipe:
+    """A write-only file for ``tarfile`` that gzips (and hashes) what it is given on a second thread.
+
+    zlib and hashlib release the GIL, so compression runs while the calling thread reads and scans the next
+    files, as ``tar czf`` overlaps tar and gzip. The gzip stream is the one ``GzipFile(filename="", mtime=0)``
+    writes on one thread (deflate's output does not depend on how its input is split into writes).
+    """
+
+    CHUNK = 1 << 20
+
+    def __init__(self, compresslevel: int):
+        self._raw = io.BytesIO()
+        self._gz = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0, compresslevel=compresslevel)
+        self._buf = bytearray()
+        self._written = 0
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="cloudml-gzip", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._gz.write(chunk)
+                except BaseException as exc:  # reported to the writer by close()
+                    self._error = exc
+
+    def write(self, data: bytes) -> int:
+        self._buf += data
+        self._written += len(data)
+        if len(self._buf) >= self.CHUNK:
+            self._queue.put(bytes(self._buf))
+            self._buf.clear()
+        return len(data)
+
+    def tell(self) -> int:
+        return self._written
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            if self._buf:
+                self._queue.put(bytes(self._buf))
+                self._buf.clear()
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def result(self) -> tuple[bytes, str]:
+        """The finished ``.tar.gz`` bytes and their sha256 (after ``close``)."""
+        if not self._gz.closed:
+            self._gz.close()
+        data = self._raw.getvalue()
+        return data, hashlib.sha256(data).hexdigest()
+
+    def __enter__(self) -> _GzipPipe:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def runtime_files() -> dict[str, bytes]:
@@ -213,39 +285,40 @@ def build(
     named = credential_named(kept)
     kept = [f for f in kept if f not in named]
     excluded = sorted([*excluded, *named])
-    found = scan_secrets(root, kept)
-    if (named or found) and not allow_secrets:
-        listing = "; ".join([f"{f} (a credential file name)" for f in named]
-                            + [f"{f} ({', '.join(k)})" for f, k in sorted(found.items())])
-        raise BundleError(f"refusing to bundle a tree holding credentials: {listing}. Remove them, list them in "
-                          ".cloudmlignore (they are then left out), or pass allow_secrets=True")
+    if named and not allow_secrets:  # refuse now, naming content matches too (one error lists every file)
+        _refuse(named, scan_secrets(root, kept))
     if named:
         log.warning("left out credential files (allow_secrets=True): %s", ", ".join(named))
-    if found:
-        listing = "; ".join(f"{f} ({', '.join(k)})" for f, k in sorted(found.items()))
-        log.warning("bundling files that look like credentials (allow_secrets=True): %s", listing)
     large = [f"{f} ({(root / f).stat().st_size / 1e6:.0f} MB)" for f in kept
              if (root / f).stat().st_size > LARGE_FILE_BYTES]
     if large:
         log.warning("files over 100 MB in the bundle (upload them as a channel instead?): %s", ", ".join(large))
     manifest = {"format": 1, "files": kept}
-    raw = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=compresslevel) as gz:
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    rt = runtime_files()
+    found: dict[str, list[str]] = {}
+    with _GzipPipe(compresslevel) as pipe:
+        with tarfile.open(fileobj=pipe, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
             entries = {rel: None for rel in kept}
-            entries.update(dict.fromkeys(runtime_files()))
+            entries.update(dict.fromkeys(rt))
             entries["cloudml_manifest.json"] = None
-            rt = runtime_files()
             for name in sorted(entries):
                 if name in rt:
                     _add(tar, name, rt[name])
                 elif name == "cloudml_manifest.json":
                     _add(tar, name, json.dumps(manifest, indent=1, sort_keys=True).encode())
-                else:
+                else:  # each file is read once: scanned for secrets here, while earlier ones are compressed
                     full = root / name
-                    _add(tar, name, full.read_bytes(), executable=os.access(full, os.X_OK))
-    data = raw.getvalue()
-    digest = hashlib.sha256(data).hexdigest()
+                    content = full.read_bytes()
+                    kinds = secrets.secret_kinds(content[:SCAN_LIMIT])
+                    if kinds:
+                        found[name] = kinds
+                    _add(tar, name, content, executable=os.access(full, os.X_OK))
+    if found:  # nothing has been written yet: refuse the bundle, or warn
+        if not allow_secrets:
+            _refuse([], found)
+        listing = "; ".join(f"{f} ({', '.join(k)})" for f, k in sorted(found.items()))
+        log.warning("bundling files that look like credentials (allow_secrets=True): %s", listing)
+    data, digest = pipe.result()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{digest}.tar.gz"

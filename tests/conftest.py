@@ -30,10 +30,13 @@ def _local_leftovers(root: Path) -> dict[str, list[str]]:
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cloudml_dirs(tmp_path_factory: pytest.TempPathFactory):
     base = tmp_path_factory.mktemp("cloudml-home")
-    saved = {k: os.environ.get(k) for k in ("CLOUDML_CACHE_DIR", "CLOUDML_LOCAL_ROOT", "CLOUDML_CONFIG_DIR")}
+    keys = ("CLOUDML_CACHE_DIR", "CLOUDML_LOCAL_ROOT", "CLOUDML_CONFIG_DIR", "CLOUDML_VENV_CACHE")
+    saved = {k: os.environ.get(k) for k in keys}
     os.environ["CLOUDML_CACHE_DIR"] = str(base / "cache")
     os.environ["CLOUDML_LOCAL_ROOT"] = str(base / "local")
     os.environ["CLOUDML_CONFIG_DIR"] = str(base / "config")
+    # one cached requirements environment per session, whichever local root a test uses
+    os.environ["CLOUDML_VENV_CACHE"] = str(base / "venvs")
     yield base
     ledger.record("local", _local_leftovers(base / "local"))
     for key, value in saved.items():

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from cloudml.commands._common import Output, duration, echo, usd
+from cloudml.commands._common import Output, duration, echo, echo_json, usd
 from cloudml.jobs import Job
 from cloudml.providers.base import JobInfo
 
@@ -173,7 +173,6 @@ def summary(provider: Any, info: JobInfo) -> dict[str, Any]:
 def follow(provider: Any, name: str, out: Output, logs: bool = True) -> dict[str, Any]:
     """``watch`` then the summary. Under ``--json`` a failed or stopped job still prints its summary document
     (with ``reason`` and ``exit_code``) before the error propagates (exit code 1)."""
-    from cloudml.commands._common import echo_json
     from cloudml.errors import JobFailedError
 
     try:
@@ -183,6 +182,16 @@ def follow(provider: Any, name: str, out: Output, logs: bool = True) -> dict[str
             echo_json(summary(provider, provider.describe_job(name)))
         raise
     return summary(provider, info)
+
+
+def report(out: Output, result: dict[str, Any]) -> None:
+    """The end of a followed job: JSON, the artifact URI alone (quiet), or the human summary."""
+    if out.json:
+        echo_json(result)
+    elif out.quiet:
+        echo(result["model_uri"] or result["job"])
+    else:
+        print_summary(result)
 
 
 def print_summary(s: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from cloudml.commands._common import (
     resolve_provider,
     usd,
 )
-from cloudml.commands._watch import _Price, cost_so_far, follow, print_summary
+from cloudml.commands._watch import _Price, cost_so_far, follow, report
 from cloudml.jobs import Job
 from cloudml.runtime.secrets import mask_text
 
@@ -89,12 +89,7 @@ def wait(ctx: click.Context, name: str, provider: str | None, options: tuple[str
     prov = resolve_provider(provider, options)
     prov.describe_job(name)  # NotFoundError before anything is printed
     result = follow(prov, name, out, logs=show_logs)
-    if out.json:
-        echo_json(result)
-    elif out.quiet:
-        echo(result["model_uri"] or name)
-    else:
-        print_summary(result)
+    report(out, result)
 
 
 @jobs.command()

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from cloudml.commands._common import echo, echo_json, masked, output, parse_pairs, provider_options, usd
-from cloudml.commands._watch import follow, print_summary, transfers
+from cloudml.commands._watch import follow, report, transfers
 
 
 @click.command()
@@ -60,12 +60,8 @@ def train(ctx: click.Context, job_file: str, provider: str | None, options: tupl
     if out.chatty:
         echo(f"submitted {name} on {prov.name}; following its logs (Ctrl-C stops following, not the job)")
     result = follow(prov, name, out)
-    if out.json:
-        echo_json(result)
-    elif out.quiet:
-        echo(result["model_uri"] or name)
-    else:
-        print_summary(result)
+    report(out, result)
+    if out.chatty:
         echo(f"deploy: cloudml deploy {name} -p {prov.name}")
 
 

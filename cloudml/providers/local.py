@@ -105,9 +105,13 @@ class LocalProvider(Provider):
     }
     poll_interval = (0.05, 0.5)
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, host: str = "127.0.0.1", **options: Any):
-        super().__init__(root=root, host=host, **options)
+    def __init__(self, root: str | os.PathLike[str] | None = None, host: str = "127.0.0.1",
+                 venv_cache: str | os.PathLike[str] | None = None, **options: Any):
+        super().__init__(root=root, host=host, venv_cache=venv_cache, **options)
         self.root = Path(root) if root else default_root()
+        #: where requirements.txt environments are cached: option, ``CLOUDML_VENV_CACHE``, or ``<root>/venvs``
+        cache = venv_cache or os.environ.get("CLOUDML_VENV_CACHE")
+        self.venv_cache = Path(cache) if cache else self.root / "venvs"
         self.host = host
         self._connections: dict[str, http.client.HTTPConnection] = {}
 
@@ -142,7 +146,7 @@ class LocalProvider(Provider):
             "hyperparameters": dict(spec.hyperparameters), "environment": dict(spec.environment),
             "channels": channels, "instance_count": spec.instance_count,
             "processes_per_node": spec.processes_per_node or "auto", "distribution": spec.effective_distribution,
-            "checkpoint_dir": str(checkpoint.resolve()), "venv_cache": str((self.root / "venvs").resolve()),
+            "checkpoint_dir": str(checkpoint.resolve()), "venv_cache": str(self.venv_cache.resolve()),
             "tags": dict(spec.tags),
         }
 
@@ -283,7 +287,7 @@ class LocalProvider(Provider):
                 (ep_dir / "code" / rel).parent.mkdir(parents=True, exist_ok=True)
                 (ep_dir / "code" / rel).write_bytes(data)
             entry = "inference.py"
-        python = prepare_python(str(ep_dir / "code"), lambda line: None, cache=str(self.root / "venvs"))
+        python = prepare_python(str(ep_dir / "code"), lambda line: None, cache=str(self.venv_cache))
         env = {**os.environ, **spec.environment, "PYTHONUNBUFFERED": "1"}
         env.pop("CLOUDML_ENDPOINT_TOKEN", None)
         if spec.auth_token:

@@ -24,6 +24,24 @@ SECRET_CONTENT = (
     ("Azure storage key", re.compile(rb"AccountKey=[A-Za-z0-9+/=]{40,}")),
 )
 
+# Text each SECRET_CONTENT pattern cannot match without (lower-cased). Scanning a file's lower-cased bytes for
+# these is ~20x faster than the regexes on large binary files, so a regex only runs where its hint occurs.
+SECRET_HINTS = {
+    "private key": (b"private key-----",),
+    "AWS access key id": (b"akia", b"asia"),
+    "AWS secret access key": (b"secret",),
+    "GCP service account key": (b"service_account",),
+    "Azure storage key": (b"accountkey=",),
+}
+
+
+def secret_kinds(data: bytes) -> list[str]:
+    """What in ``data`` looks like a credential (the names of the matching ``SECRET_CONTENT`` patterns)."""
+    lowered = data.lower()
+    return [name for name, pattern in SECRET_CONTENT
+            if any(hint in lowered for hint in SECRET_HINTS[name]) and pattern.search(data)]
+
+
 _TEXT_PATTERNS = (
     re.compile(r"-----BEGIN ([A-Z]+ )?PRIVATE KEY-----.*?(-----END ([A-Z]+ )?PRIVATE KEY-----|$)", re.DOTALL),
     re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),

@@ -191,6 +191,12 @@ class Model:
 def make_server(model: Model, host: str = "127.0.0.1", port: int = 0, token: str | None = None) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # One segment per response, sent at once: headers and body are buffered and flushed together after each
+        # request (``handle_one_request`` flushes), and TCP_NODELAY keeps Nagle from holding back the tail of
+        # a large body. Unbuffered, the body went out as a second small segment that Nagle held until the
+        # client's delayed ACK: ~40 ms per request on a kept-alive connection.
+        wbufsize = 64 * 1024
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet: one line per error only
             pass

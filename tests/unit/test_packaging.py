@@ -199,3 +199,29 @@ def test_round_trip(tmp_path: Path) -> None:
     safe_extract(bundle.path, dest)
     assert (dest / "pkg" / "model.py").read_text() == "W = 1\n"
     shutil.rmtree(dest)
+
+
+def test_the_threaded_gzip_writes_the_stream_a_single_gzipfile_would(tmp_path: Path) -> None:
+    import gzip
+    import random
+
+    root = make_tree(tmp_path / "src")
+    rng = random.Random(3)
+    for i in range(6):  # several MB, over many pipe chunks, compressible and not
+        (root / "pkg" / f"blob{i}.bin").write_bytes(rng.randbytes(700_000) + b"text line\n" * 50_000)
+    bundle = build(root, tmp_path / "out")
+    data = bundle.path.read_bytes()
+    raw = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
+        gz.write(gzip.decompress(data))
+    assert raw.getvalue() == data
+
+
+def test_secret_hints_never_hide_a_match() -> None:
+    from cloudml.runtime import secrets
+
+    samples = [b"-----BEGIN OPENSSH PRIVATE KEY-----", b"id=AKIAABCDEFGHIJKLMNOP", b"ASIAABCDEFGHIJKLMNOP",
+               b"Aws_Secret_Access_Key = " + b"A" * 40, b'{"type" : "service_account"}', b"AccountKey=" + b"k" * 44]
+    for sample in samples:
+        expected = [name for name, pattern in secrets.SECRET_CONTENT if pattern.search(sample)]
+        assert expected and secrets.secret_kinds(b"\x00noise\n" + sample + b"\xff") == expected

@@ -1,0 +1,65 @@
+"""2. The cost planner: ``plan()`` over the full bundled catalog, per call, and how it grows with catalog size.
+
+- three requests (a fixed accelerator, a memory floor ranked cheapest-to-finish, every offer ranked
+  fastest-within-budget) over the bundled catalog; the baseline is the least any planner must do, one pass over
+  the same rows picking the cheapest (``min(rows, key=price)``). Budget: median under 50 ms per call;
+- the same requests over 10x and 100x synthetic catalogs (the bundled rows copied into made-up regions), each
+  beside the 1x figure so the ratio is the growth (linear in rows is 10x / 100x);
+- building the catalog from its CSV (parse + validate: what the first ``load_catalog()`` in a process pays),
+  beside reading the CSV alone.
+(This module replaces the standalone ``bench_cost.py``; its cold-start part is in ``bench_import``.)
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from benchmarks._harness import Check, Context, Figure, log, timed
+from cloudml.cost import PlanRequest, Workload, plan
+from cloudml.cost.catalog import BUNDLED, Catalog, build, read_csv
+
+GROUP = "2 planning"
+PLAN_BUDGET_S = 0.050
+REQUESTS = {
+    "A100:8, 24 h": PlanRequest(accelerator="A100:8", workload=Workload(hours=24)),
+    "GPU >= 40 GiB, cheapest-to-finish": PlanRequest(min_accelerator_memory_gib=40, spot=None,
+                                                     objective="cheapest-to-finish", workload=Workload(tflop=3.2e6)),
+    "all offers, fastest-within-budget": PlanRequest(spot=None, objective="fastest-within-budget",
+                                                     max_total_usd=5000, workload=Workload(params=1e9, tokens=2e10)),
+}
+
+
+def synthetic(rows: list[dict[str, str]], factor: int) -> Catalog:
+    copies = [dict(r, region=f"{r['region']}-syn{i}" if i else r["region"]) for i in range(factor) for r in rows]
+    return build([("synthetic", copies)])
+
+
+def run(ctx: Context) -> list[Figure]:
+    repeat = ctx.repeats(200, 50)
+    rows = read_csv(BUNDLED)
+    figures: list[Figure] = []
+    full = build([("bundled", rows)])
+    n = len(full.rows)
+    floor = timed(lambda: min(full.rows, key=lambda o: o.price_usd_hour), repeat)
+    at_1x: dict[str, list[float]] = {}
+    for name, request in REQUESTS.items():
+        samples = timed(lambda r=request: plan(r, full), repeat)
+        at_1x[name] = samples
+        median = statistics.median(samples)
+        figures.append(Figure(GROUP, f"plan(), full catalog ({n} offers): {name}", "s", samples,
+                              "one pass over the rows", floor, budget="< 50 ms median",
+                              checks=[Check(f"{median * 1e3:.2f} ms vs < 50 ms", median < PLAN_BUDGET_S)]))
+    for factor in (10, 100):
+        catalog = synthetic(rows, factor)
+        log(f"{factor}x catalog: {len(catalog.rows)} offers")
+        reps = repeat if factor < 100 else max(10, repeat // 10)
+        for name, request in REQUESTS.items():
+            samples = timed(lambda r=request, c=catalog: plan(r, c), reps)
+            figures.append(Figure(GROUP, f"plan(), {factor}x catalog ({len(catalog.rows)} offers): {name}", "s",
+                                  samples, f"the same at 1x ({n} offers)", at_1x[name],
+                                  note="" if factor < 100 or name != next(iter(REQUESTS)) else
+                                  "ratio = growth over 1x: linear in rows would be 10x / 100x"))
+    figures.append(Figure(GROUP, "build the catalog from CSV (parse + validate)", "s",
+                          timed(lambda: build([("bundled", read_csv(BUNDLED))]), max(10, repeat // 4)),
+                          "read the CSV only", timed(lambda: read_csv(BUNDLED), max(10, repeat // 4))))
+    return figures
