@@ -14,7 +14,6 @@ import json
 import math
 import os
 import re
-import secrets as _random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -154,7 +153,7 @@ def _check_str_mapping(values: Mapping[str, Any], name: str, key_pattern: re.Pat
 def make_job_name(base: str) -> str:
     """``base-YYYYmmdd-HHMMSS-xxxxxx``: unique (random suffix), at most 63 characters, SageMaker-safe."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    suffix = _random.token_hex(3)
+    suffix = os.urandom(3).hex()
     base = re.sub(r"[^A-Za-z0-9-]", "-", base).strip("-")[: 63 - len(stamp) - len(suffix) - 2] or "job"
     return f"{base}-{stamp}-{suffix}"
 

@@ -77,9 +77,9 @@ def test_cli_flags_beat_settings(cli, tmp_path, monkeypatch):
     config.set_value("local.root", str(tmp_path / "configured"))
     job_yaml = regression_job(tmp_path)
     r = cli("--json", "train", str(job_yaml), "--dry-run")
-    assert r.json["request"]["venv_cache"] == str(tmp_path / "configured" / "venvs")
+    assert r.json["request"]["code_uri"].startswith(str(tmp_path / "configured" / "bundles") + "/")
     r = cli("--json", "train", str(job_yaml), "--dry-run", "-C", f"root={tmp_path / 'flag'}")
-    assert r.json["request"]["venv_cache"] == str(tmp_path / "flag" / "venvs")
+    assert r.json["request"]["code_uri"].startswith(str(tmp_path / "flag" / "bundles") + "/")
     r = cli("--json", "jobs", "list", "-C", f"root={tmp_path / 'empty'}")
     assert r.code == 0 and r.json == []
 

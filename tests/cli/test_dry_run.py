@@ -197,7 +197,9 @@ def test_dry_run_request_equals_what_submit_sends(provider, cli, tmp_path, reque
 def test_local_dry_run_shows_offer_estimate_and_request(cli, tmp_path):
     root = tmp_path / "local"
     job_yaml = regression_job(tmp_path, max_run_seconds="7200")
-    r = cli("train", str(job_yaml), "-C", f"root={root}", "--set", "job_name=snap-1", "--dry-run")
+    venvs = tmp_path / "venvs"
+    r = cli("train", str(job_yaml), "-C", f"root={root}", "-C", f"venv_cache={venvs}", "--set", "job_name=snap-1",
+            "--dry-run")
     assert r.code == 0, r.stderr
     text = r.stdout.replace(str(tmp_path), "<tmp>")
     assert "job       snap-1 on local" in text
@@ -209,10 +211,10 @@ def test_local_dry_run_shows_offer_estimate_and_request(cli, tmp_path):
     assert request == {  # the snapshot: the job.json the local provider would write, less created_at
         "name": "snap-1", "code_uri": f"<tmp>/local/bundles/{bundle}", "framework": "pytorch",
         "framework_version": "2.4", "entry_point": "train.py",
-        "source_dir": str(Path(__file__).resolve().parents[1] / "projects" / "regression"),
+        "source_dir": str((Path(__file__).resolve().parents[1] / "projects" / "regression").resolve()),
         "hyperparameters": {"epochs": 5, "lr": 0.5}, "environment": {}, "channels": {"training": "<tmp>/data"},
         "instance_count": 1, "processes_per_node": "auto", "distribution": "none",
-        "checkpoint_dir": "<tmp>/local/jobs/snap-1/checkpoints", "venv_cache": "<tmp>/local/venvs", "tags": {},
+        "checkpoint_dir": "<tmp>/local/jobs/snap-1/checkpoints", "venv_cache": "<tmp>/venvs", "tags": {},
     }
     assert not root.exists(), "a dry run writes nothing to the provider"
     r = cli("--json", "train", str(job_yaml), "-C", f"root={root}", "--dry-run", "--hours", "0.5")

@@ -48,7 +48,7 @@ def test_requirements_install_into_a_cached_env_not_the_users(tmp_path: Path, ca
     (src / "requirements.txt").write_text(f"./{wheel.name}\nnumpy\n")
     (src / "train.py").write_text("import cloudml_testdep, sys, numpy\nprint('dep value', cloudml_testdep.VALUE, sys.prefix)\n")
     root = tmp_path / "local"
-    est = Estimator("train.py", src, provider="local", provider_options={"root": str(root)})
+    est = Estimator("train.py", src, provider="local", provider_options={"root": str(root), "venv_cache": str(root / "venvs")})
     est.fit()
     out = capsys.readouterr().out
     assert "dep value 42" in out
