@@ -83,3 +83,19 @@ def test_bad_failover_settings_are_refused_up_front(kw: dict[str, Any]) -> None:
 
     with pytest.raises(ValidationError):
         Estimator("train.py", PROJECTS / "sm_style", provider="local", **kw)
+
+
+def test_a_job_the_provider_fails_for_capacity_moves_on_too(sagemaker_rig, vertex_options, vertex_rig,
+                                                             tmp_path: Path) -> None:
+    """Vertex accepts the job, then fails it with RESOURCE_EXHAUSTED (a stockout): fit() moves to SageMaker."""
+    vertex_rig.stockout("The zone 'us-central1-a' does not have enough resources available to fulfill the request.")
+    est = Estimator("train.py", PROJECTS / "sm_style", provider="vertex", instance_type="n1-standard-8",
+                    framework_version="2.4", provider_options=vertex_options, failover=True,
+                    failover_options={"sagemaker": sagemaker_rig.provider_options()},
+                    failover_providers=("vertex", "sagemaker"), hyperparameters={"epochs": 2})
+    job = est.fit({"training": str(write_regression_data(tmp_path / "d"))}, logs=False)
+    assert job.provider.name == "sagemaker" and job.state == JobState.COMPLETED
+    assert [(a.provider, a.instance_type, a.outcome) for a in job.attempts] == [
+        ("vertex", "n1-standard-8", "refused"), ("sagemaker", "ml.m5.xlarge", "submitted")]
+    assert "does not have enough resources" in job.attempts[0].reason
+    assert sagemaker_jobs(sagemaker_rig) == [job.name]
