@@ -27,9 +27,12 @@ from cloudml.commands._watch import follow, report, transfers
 @click.option("--detach", "-d", is_flag=True, help="Return once the job is submitted.")
 @click.option("--hours", type=click.FloatRange(min=0, min_open=True),
               help="Expected run time for the --dry-run estimate (default: max_run_seconds, the worst case).")
+@click.option("--allow-secrets", is_flag=True,
+              help="Bundle files whose content looks like a credential (with a warning); credential-named files "
+                   "(.env, id_rsa, .aws/ ...) are still left out. Same as --set allow_secrets=true.")
 @click.pass_context
 def train(ctx: click.Context, job_file: str, provider: str | None, options: tuple[str, ...], sets: tuple[str, ...],
-          dry_run: bool, detach: bool, hours: float | None) -> None:
+          dry_run: bool, detach: bool, hours: float | None, allow_secrets: bool) -> None:
     """Train the job described by JOB_YAML (see `cloudml init` and the README's job YAML reference).
 
     \b
@@ -40,7 +43,7 @@ def train(ctx: click.Context, job_file: str, provider: str | None, options: tupl
     from cloudml import jobspec
 
     out = output(ctx)
-    job = jobspec.load(job_file, sets)
+    job = jobspec.load(job_file, (*sets, "allow_secrets=true") if allow_secrets else sets)
     est = job.estimator(provider, parse_pairs(options, "-C"))
     if dry_run:
         _dry_run(est, job, hours, out.json)

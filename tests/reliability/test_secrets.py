@@ -94,3 +94,16 @@ def test_fit_logs_and_describe_mask_secrets_on_sagemaker(sagemaker_rig, tmp_path
         described = cli("jobs", "describe", job.name, "-p", "sagemaker")
         logs = cli("jobs", "logs", job.name, "-p", "sagemaker")
     assert_clean(out.out, out.err, ours(caplog), described.stdout, logs.stdout, "\n".join(job.logs()))
+
+
+def test_train_refuses_a_tree_with_credentials_unless_allow_secrets(tmp_path: Path) -> None:
+    src = leaky_project(tmp_path / "src")
+    (src / ".env").write_text("DB_PASSWORD=x\n")
+    (src / "settings.py").write_text('aws_secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"\n')
+    job = tmp_path / "job.yaml"
+    job.write_text(f"entry_point: train.py\nsource_dir: {src}\n")
+    refused = CliRunner().invoke(main, ["train", str(job), "--dry-run", "-p", "local"])
+    assert refused.exit_code == 1
+    assert ".env (a credential file name)" in refused.stderr and "settings.py (AWS secret access key)" in refused.stderr
+    allowed = CliRunner().invoke(main, ["--json", "train", str(job), "--dry-run", "-p", "local", "--allow-secrets"])
+    assert allowed.exit_code == 0, allowed.output
