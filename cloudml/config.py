@@ -56,6 +56,16 @@ def config_dir() -> Path:
     return Path(platformdirs.user_config_dir("cloudml"))
 
 
+def cache_dir() -> Path:
+    """Where bundles, downloads and the refreshed price catalog are cached: ``CLOUDML_CACHE_DIR`` or the user
+    cache dir."""
+    if os.environ.get("CLOUDML_CACHE_DIR"):
+        return Path(os.environ["CLOUDML_CACHE_DIR"])
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("cloudml"))
+
+
 def config_path() -> Path:
     return config_dir() / FILE_NAME
 

@@ -72,8 +72,8 @@ def dry_run_plan(est: Any, job: Any, hours: float | None) -> dict[str, Any]:
     """Everything ``--dry-run`` prints, as a dict: the spec ``fit`` would submit, its offer and estimate, and the
     provider's request. No provider call beyond the offline ``prepare``/``validate``."""
     from cloudml import packaging
+    from cloudml.config import cache_dir
     from cloudml.errors import CloudMLError
-    from cloudml.estimators.estimator import cache_dir
 
     spec = est.prepare(job.inputs, job.job_name)
     res = spec.resources

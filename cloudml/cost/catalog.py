@@ -232,10 +232,10 @@ def write_csv(offers: Iterable[Offer], path: str | os.PathLike[str] | None = Non
 
 
 def cache_path() -> Path:
-    """Where ``catalog refresh`` writes: ``platformdirs.user_cache_dir("cloudml")/catalog.csv``."""
-    import platformdirs
+    """Where ``catalog refresh`` writes: ``<cache dir>/catalog.csv`` (``CLOUDML_CACHE_DIR`` or the user cache dir)."""
+    from cloudml.config import cache_dir
 
-    return Path(platformdirs.user_cache_dir("cloudml")) / "catalog.csv"
+    return cache_dir() / "catalog.csv"
 
 
 def override_path(path: str | os.PathLike[str] | None = None) -> Path | None:

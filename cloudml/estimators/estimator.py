@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudml import packaging, providers
+from cloudml.config import cache_dir
 from cloudml.endpoints import Endpoint
 from cloudml.errors import ValidationError
 from cloudml.jobs import Job
@@ -27,15 +28,6 @@ from cloudml.spec import DeploySpec, Resources, SourceCode, TrainingSpec, make_j
 log = logging.getLogger("cloudml")
 
 DEFAULT_PROVIDER = "local"
-
-
-def cache_dir() -> Path:
-    """Where bundles and downloads are cached: ``CLOUDML_CACHE_DIR`` or the user cache dir."""
-    if os.environ.get("CLOUDML_CACHE_DIR"):
-        return Path(os.environ["CLOUDML_CACHE_DIR"])
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("cloudml"))
 
 
 def _options(provider: str, given: Mapping[str, Any] | None) -> dict[str, Any]:

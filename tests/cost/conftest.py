@@ -13,6 +13,7 @@ def isolated(tmp_path_factory, monkeypatch):
     """Every test gets its own user cache dir and no CLOUDML_CATALOG from the environment."""
     cache_home = tmp_path_factory.mktemp("xdg-cache")
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    monkeypatch.setenv("CLOUDML_CACHE_DIR", str(cache_home / "cloudml"))
     monkeypatch.delenv("CLOUDML_CATALOG", raising=False)
     return cache_home
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from cloudml import Estimator, packaging
+from cloudml.config import cache_dir
 from cloudml.errors import JobStoppedError
-from cloudml.estimators.estimator import cache_dir
 from cloudml.providers.base import JobState
 from cloudml.spec import Resources
 from tests.conformance.suite import PROJECTS, write_regression_data
