@@ -60,6 +60,22 @@ def write_regression_data(folder: Path, rows: int = 200) -> Path:
     return folder
 
 
+def regression_artifact(root: Path) -> Path:
+    """``root/model.tar.gz`` as the regression project writes it, with known weights: y = 2x + 1."""
+    import torch
+
+    from cloudml import packaging
+
+    model = torch.nn.Linear(1, 1)
+    with torch.no_grad():
+        model.weight.fill_(2.0)
+        model.bias.fill_(1.0)
+    (root / "model").mkdir(parents=True)
+    torch.save(model.state_dict(), root / "model" / "model.pth")
+    (root / "model" / "meta.json").write_text(json.dumps({"features": 1}))
+    return packaging.tar_dir(root / "model", root / "model.tar.gz")
+
+
 def losses(text: str) -> list[float]:
     return [float(m) for m in re.findall(r"epoch \d+ loss ([0-9.]+)", text)]
 

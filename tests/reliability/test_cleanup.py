@@ -18,23 +18,13 @@ from cloudml import packaging
 from cloudml.cli import main
 from cloudml.providers.base import CloudResource
 from cloudml.spec import DeploySpec, SourceCode
-from tests.conformance.suite import PROJECTS
+from tests.conformance.suite import PROJECTS, regression_artifact
 
 
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The regression project's model.tar.gz with known weights (y = 2x + 1)."""
-    import torch
-
-    root = tmp_path_factory.mktemp("artifact")
-    model = torch.nn.Linear(1, 1)
-    with torch.no_grad():
-        model.weight.fill_(2.0)
-        model.bias.fill_(1.0)
-    (root / "model").mkdir()
-    torch.save(model.state_dict(), root / "model" / "model.pth")
-    (root / "model" / "meta.json").write_text(json.dumps({"features": 1}))
-    return packaging.tar_dir(root / "model", root / "model.tar.gz")
+    return regression_artifact(tmp_path_factory.mktemp("artifact"))
 
 
 def cleanup(provider: Any, options: dict[str, Any] | None, args: str) -> list[dict[str, Any]]:

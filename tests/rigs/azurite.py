@@ -15,10 +15,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.rigs import stop_process
+
 ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 WORKSPACE_CONTAINER = "azureml-blobstore-cloudml"
 ARTIFACT_CONTAINER = "azureml"
+
 
 
 def free_port() -> int:
@@ -81,13 +84,7 @@ class Azurite:
         raise RuntimeError(f"azurite did not listen on 127.0.0.1:{self.port} within {timeout}s")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def service(self):  # -> azure.storage.blob.BlobServiceClient

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from moto.core.utils import utcnow
 
 from cloudml.packaging import safe_extract, tar_dir
+from tests.rigs import stop_process
 from tests.rigs.contract import run_bundle
 
 if TYPE_CHECKING:
@@ -285,10 +286,4 @@ class EndpointContainer:
             conn.close()
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)

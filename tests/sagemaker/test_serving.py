@@ -4,7 +4,6 @@ the model bytes cloudml uploaded, and nothing left behind when a deploy fails.""
 from __future__ import annotations
 
 import io
-import json
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from cloudml.errors import CapacityError, EndpointError, ValidationError
 from cloudml.providers.base import EndpointState
 from cloudml.providers.sagemaker import SageMakerProvider
 from cloudml.spec import DeploySpec, SourceCode
-from tests.conformance.suite import PROJECTS
+from tests.conformance.suite import PROJECTS, regression_artifact
 from tests.rigs.sagemaker import BUCKET, SageMakerRig
 
 NOTHING = {"endpoints": [], "endpoint_configs": [], "models": [], "running_jobs": []}
@@ -25,18 +24,8 @@ NOTHING = {"endpoints": [], "endpoint_configs": [], "models": [], "running_jobs"
 
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model.tar.gz as the regression project writes it, with known weights: y = 2x + 1."""
-    import torch
-
-    root = tmp_path_factory.mktemp("artifact")
-    model = torch.nn.Linear(1, 1)
-    with torch.no_grad():
-        model.weight.fill_(2.0)
-        model.bias.fill_(1.0)
-    (root / "model").mkdir()
-    torch.save(model.state_dict(), root / "model" / "model.pth")
-    (root / "model" / "meta.json").write_text(json.dumps({"features": 1}))
-    return packaging.tar_dir(root / "model", root / "model.tar.gz")
+    """The regression project's model.tar.gz with known weights (y = 2x + 1)."""
+    return regression_artifact(tmp_path_factory.mktemp("artifact"))
 
 
 def deploy_spec(artifact: Path, source_dir: Path = PROJECTS / "regression", **kwargs: Any) -> DeploySpec:
