@@ -97,7 +97,7 @@ class Estimator:
 
             provider = config.default_provider()
         self.provider_name = provider
-        if not isinstance(self.provider_name, str) or self.provider_name not in providers.available():
+        if not providers.is_known(self.provider_name):
             from cloudml.errors import UnknownProviderError
 
             raise UnknownProviderError(str(self.provider_name), providers.available())
@@ -109,7 +109,7 @@ class Estimator:
         from cloudml.failover import DEFAULT_PROVIDERS
 
         chosen = (self.provider_name, *DEFAULT_PROVIDERS) if failover_providers is None else tuple(failover_providers)
-        unknown = [n for n in chosen if not isinstance(n, str) or n not in providers.available()]
+        unknown = [n for n in chosen if not providers.is_known(n)]
         if unknown:
             raise ValidationError("failover_providers", f"unknown provider(s) {unknown!r}",
                                   "choose from: " + ", ".join(providers.available()))

@@ -54,6 +54,11 @@ def available() -> list[str]:
     return sorted(set(_registry) | set(_entry_points()))
 
 
+def is_known(name: object) -> bool:
+    """Whether ``get`` accepts ``name``; entry points are read only for a name that is not built in."""
+    return isinstance(name, str) and (name in _registry or name in _classes or name in _entry_points())
+
+
 def get_class(name: str) -> type[Provider]:
     if name in _classes:
         return _classes[name]
@@ -78,4 +83,4 @@ def get(name: str, **options: Any) -> Provider:
     return get_class(name)(**options)
 
 
-__all__ = ["Provider", "available", "get", "get_class", "register_provider", "registry"]
+__all__ = ["Provider", "available", "get", "get_class", "is_known", "register_provider", "registry"]
