@@ -459,20 +459,14 @@ class AzureMLProvider(Provider):
     def download(self, uri: str, dest: str) -> str:
         """A datastore path or blob URL -> ``dest`` (a folder, such as a job's model, asked for as ``*.tar.gz`` is
         archived, paths relative to the folder); a job's ``code_uri`` (a code asset id) -> ``dest`` as a
-        ``.tar.gz`` of the user's files in that code snapshot (cloudml's runtime files left out), which is what
-        ``Estimator.attach`` rebuilds an estimator from."""
+        ``.tar.gz`` of that code snapshot, which is what ``Estimator.attach`` rebuilds an estimator from."""
         m = re.search(r"/codes/([^/]+)/versions/([^/]+)$", uri)
         if m:
-            import shutil
-
-            from cloudml.packaging import RESERVED, tar_dir
+            from cloudml.packaging import tar_dir
 
             path = self._client()._code.get(m.group(1), version=m.group(2)).path  # MLClient has no public .code
             with tempfile.TemporaryDirectory(prefix="cloudml-code-") as tmp:
                 self._store().download(path.rstrip("/") + "/", tmp)
-                for name in RESERVED:
-                    target = Path(tmp, name)
-                    shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
                 tar_dir(tmp, dest)
             return dest
         if dest.endswith((".tar.gz", ".tgz")) and not uri.rstrip("/").endswith((".tar.gz", ".tgz")):
