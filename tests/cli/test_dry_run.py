@@ -161,18 +161,14 @@ DRY_RUN_RIGS: dict[str, Callable[[Path, Any], DryRunRig]] = {
 }
 
 
-def _implements_training_request(name: str) -> bool:
-    try:
-        cls = providers.get_class(name)
-    except Exception:  # provider not importable here
-        return False
-    return cls.training_request is not Provider.training_request
+def test_every_built_in_provider_shows_its_request() -> None:
+    for name in providers.registry:
+        assert providers.get_class(name).training_request is not Provider.training_request, name
+    assert set(DRY_RUN_RIGS) == set(providers.registry), "every provider's dry run is checked against its rig"
 
 
 @pytest.mark.parametrize("provider", sorted(DRY_RUN_RIGS))
 def test_dry_run_request_equals_what_submit_sends(provider, cli, tmp_path, request):
-    if not _implements_training_request(provider):
-        pytest.skip(f"{provider} does not implement training_request yet")
     rig = DRY_RUN_RIGS[provider](tmp_path, request)
     job_yaml = regression_job(tmp_path, **rig.job)
     if rig.stage is not None:
@@ -232,18 +228,13 @@ def test_dry_run_masks_secret_values(cli, tmp_path):
 
 def test_dry_run_on_a_cloud_provider_prices_the_planned_offer(cli, tmp_path):
     """The planner picks the instance from the catalog with no network; the request itself comes from the
-    provider (which may not implement training_request yet: then exit 1 saying so, after the checks)."""
+    provider."""
     name = "sagemaker"
-    if name not in providers.available():
-        pytest.skip("sagemaker provider not in this build")
     job_yaml = regression_job(tmp_path, provider=name)
     r = cli("--json", "train", str(job_yaml), "-C", "bucket=my-bucket", "-C", "role_arn=arn:aws:iam::123456789012:role/R",
             "-C", "region=us-east-1", "--set", "resources.max_total_usd=5", "--set", "max_run_seconds=3600",
             "--set", "inputs.training=s3://my-bucket/data/",
             "--dry-run")
-    if not _implements_training_request(name):
-        assert r.code == 1 and "cannot show its training request" in r.stderr
-        return
     assert r.code == 0, r.stderr
     plan = r.json
     assert plan["offer"]["instance_type"] == plan["instance_type"]
