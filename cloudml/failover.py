@@ -23,7 +23,7 @@ from typing import Any
 
 from cloudml.errors import CloudMLError
 from cloudml.providers.base import Provider
-from cloudml.spec import TrainingSpec
+from cloudml.spec import Resources, TrainingSpec
 
 DEFAULT_PROVIDERS = ("sagemaker", "vertex", "azureml")
 
@@ -78,13 +78,17 @@ def next_offer(
     refused: set[tuple[str, str | None, str | None]],   # (provider, instance type, region or None: any)
     job_name: str,
     skipped: list[Attempt],
+    request: Resources | None = None,
 ) -> Candidate | None:
-    """The cheapest offer on ``allowed`` providers that satisfies ``spec.resources`` (instance type and region
-    freed), is not in ``refused`` and passes validation; ``None`` when there is none. Skipped candidates are
-    appended to ``skipped``. ``get_provider(name)`` returns a configured provider or ``None`` (not configured)."""
+    """The cheapest offer on ``allowed`` providers that satisfies the job's request (instance type and region
+    freed), is not in ``refused`` and passes validation; ``None`` when there is none. ``request`` is the request
+    the user gave (``Estimator.spec.resources``); without it ``spec.resources`` is used. The same request is
+    searched on every provider (never widened: ``A100:1`` stays exactly one A100); a provider with no offer for
+    it, or none in its configured region, is recorded in ``skipped`` with the planner's reason, as is every
+    candidate that fails validation. ``get_provider(name)`` returns a configured provider or ``None``."""
     from cloudml.cost import Workload, plan_for
 
-    res = replace(spec.resources, instance_type=None, region=None)
+    res = replace(request or spec.resources, instance_type=None, region=None)
     usable = {}
     for name in dict.fromkeys(allowed):
         try:
@@ -96,11 +100,18 @@ def next_offer(
             usable[name] = p
     if not usable:
         return None
-    try:
-        plans = plan_for(res, list(usable), instance_count=spec.instance_count,
-                         workload=Workload(hours=spec.max_run_seconds / 3600))
-    except CloudMLError:
-        return None
+    plans = []
+    for name, provider in usable.items():
+        region = configured_region(provider)
+        try:
+            found = plan_for(replace(res, region=region), [name], instance_count=spec.instance_count,
+                             workload=Workload(hours=spec.max_run_seconds / 3600))
+        except CloudMLError as exc:
+            where = f" in {region}" if region else ""
+            skipped.append(Attempt(name, None, region, None, "skipped", f"no offer{where}: {exc}"))
+            continue
+        plans.extend(found)
+    plans.sort(key=lambda p: (p.hourly_usd, p.offer.label))
     seen: set[str] = set()
     for plan in plans:
         offer = plan.offer
@@ -108,9 +119,6 @@ def next_offer(
         if key in refused or key[:2] + (None,) in refused or offer.provider not in usable:
             continue
         provider = usable[offer.provider]
-        region = configured_region(provider)
-        if region and offer.region != region:
-            continue
         label = f"{offer.provider}:{offer.instance_type}"
         if label in seen:  # the same machine as spot and on-demand: the planner's filter already chose
             continue
@@ -118,7 +126,7 @@ def next_offer(
         accelerator = (f"{offer.accelerator}:{offer.accelerator_count}" if offer.accelerator
                        else spec.resources.accelerator)
         candidate = replace(spec, job_name=job_name, resources=replace(
-            spec.resources, instance_type=offer.instance_type, region=offer.region, accelerator=accelerator))
+            res, instance_type=offer.instance_type, region=offer.region, accelerator=accelerator))
         try:
             candidate.validate(provider.storage_schemes)
             provider.check_features(candidate)

@@ -8,11 +8,20 @@ Layers, later replacing earlier rows with the same key:
 Invariants:
 - every ``Offer`` in ``Catalog.rows`` passed validation: known provider and capacity, a canonical accelerator
   name (or none) with a count that agrees with the known instance table, a finite positive non-placeholder
-  price, a source and an ``as_of`` date; a spot row is cheaper than its on-demand twin;
+  price, a source and an ``observed_at`` date (when the price was seen at its source; an old ``as_of`` column is
+  read as ``observed_at``); a spot row is cheaper than its on-demand twin; a managed price is not below the VM
+  price it is built on (``vm_price_usd_hour``); of two on-demand offers in one region where one is the larger
+  variant (more memory per device of the same chip, or more devices of the same per-device shape in one
+  family), the larger is not cheaper per accelerator-hour unless its ``price_reason`` says why (otherwise the
+  row observed earlier, or else the larger, is dropped as stale);
+- lifecycle: ``available`` | ``retiring`` | ``retired`` with ``retires_on``, from the row or from
+  ``instances.RETIREMENTS``; retired rows are never in ``rows`` (dropped with the reason), retiring rows are
+  kept and flagged;
 - nothing is dropped silently: every rejected row lands in ``Catalog.dropped`` with its reason;
 - the key of an offer is (provider, instance_type, accelerator, accelerator_count, region, capacity);
   within one layer a repeated key is a duplicate and dropped; across layers it is a replacement;
-- prices are USD per instance-hour; ``derived=True`` means we computed the price (the ``notes`` say how).
+- prices are USD per instance-hour; ``derived=True`` means we computed the price and ``formula`` says how;
+  ``notes`` are for maintainers and never shown in plans.
 
 Managed-service premiums, used only where no managed price is sourced (rows then say ``derived=True``):
 - ``SAGEMAKER_PREMIUM = 1.25``: SageMaker ml.* list / EC2 list for the same type, measured on sourced pairs
@@ -33,6 +42,7 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
+from datetime import date
 from pathlib import Path
 
 from cloudml import accelerators
@@ -40,6 +50,7 @@ from cloudml.cost import instances
 from cloudml.errors import ValidationError
 
 CAPACITIES = ("on_demand", "spot")
+LIFECYCLES = ("available", "retiring", "retired")
 SAGEMAKER_PREMIUM = 1.25
 VERTEX_PREMIUM = 1.15
 AZUREML_PREMIUM = 1.0
@@ -60,10 +71,19 @@ class Offer:
     memory_gib: float | None
     price_usd_hour: float         # per instance
     capacity: str                 # on_demand | spot
-    source: str                   # where the price came from (repo:path@commit, API, or "derived: ...")
-    as_of: str                    # ISO date the price was observed
+    source: str                   # where the price came from (repo:path@commit, URL or API)
+    observed_at: str              # ISO date the price was seen at its source
     derived: bool = False
-    notes: str = ""
+    formula: str = ""             # how a derived price was computed (shown to users)
+    vm_price_usd_hour: float | None = None   # the VM price a managed price is built on, for the managed >= VM check
+    lifecycle: str = "available"  # available | retiring | retired
+    retires_on: str = ""          # ISO date, for retiring/retired rows
+    price_reason: str = ""        # a sourced reason a larger variant is cheaper per accelerator-hour
+    notes: str = ""               # maintainer notes, never printed in plans
+
+    @property
+    def as_of(self) -> str:       # the old name, kept for callers
+        return self.observed_at
 
     @property
     def key(self) -> tuple[str, str, str, int, str, str]:
@@ -92,6 +112,19 @@ class Offer:
 
 
 FIELDS = tuple(f.name for f in fields(Offer))
+
+
+def price_age(offers: Iterable[Offer], today: date | None = None) -> str:
+    """How old the prices in ``offers`` are, for every printed table: "prices observed 2026-11-23 to
+    2026-12-01 (0-8 days old)"."""
+    days = sorted({o.observed_at for o in offers})
+    if not days:
+        return "no prices"
+    today = today or date.today()
+    ages = [(today - date.fromisoformat(d)).days for d in (days[0], days[-1])]
+    span = days[0] if days[0] == days[-1] else f"{days[0]} to {days[-1]}"
+    age = f"{ages[1]}" if ages[0] == ages[1] else f"{ages[1]}-{ages[0]}"
+    return f"prices observed {span} ({age} days old)"
 
 
 @dataclass(frozen=True)
@@ -151,9 +184,21 @@ def parse_row(row: Mapping[str, str]) -> Offer:
     if price in PLACEHOLDER_PRICES:
         raise ValueError(f"price {price} is a known placeholder value")
     source = (row.get("source") or "").strip()
-    as_of = (row.get("as_of") or "").strip()
-    if not source or not as_of:
-        raise ValueError("every row needs a source and an as_of date")
+    observed = (row.get("observed_at") or row.get("as_of") or "").strip()
+    if not source or not observed:
+        raise ValueError("every row needs a source and an observed_at date")
+    try:
+        date.fromisoformat(observed)
+    except ValueError:
+        raise ValueError(f"observed_at {observed!r} is not an ISO date (YYYY-MM-DD)") from None
+    derived = (row.get("derived") or "").strip().lower() in ("true", "1", "yes")
+    formula = (row.get("formula") or "").strip()
+    if derived and not formula and not (row.get("notes") or "").strip():
+        raise ValueError("a derived row needs its formula")
+    lifecycle, retires_on = _lifecycle(provider, instance_type, row)
+    vm_price = _number(row, "vm_price_usd_hour")
+    if vm_price is not None and price < vm_price * 0.999:
+        raise ValueError(f"managed price {price:g} is below the VM price {vm_price:g} it is built on")
     shape = instances.shape_of(provider, instance_type, accelerator)
     vcpus = _number(row, "vcpus")
     memory = _number(row, "memory_gib")
@@ -164,10 +209,31 @@ def parse_row(row: Mapping[str, str]) -> Offer:
         accelerator_memory_gib=acc_mem if acc_mem is not None else instances.accelerator_memory(accelerator),
         vcpus=vcpus if vcpus is not None else (shape.vcpus if shape else None),
         memory_gib=memory if memory is not None else (shape.memory_gib if shape else None),
-        price_usd_hour=price, capacity=capacity, source=source, as_of=as_of,
-        derived=(row.get("derived") or "").strip().lower() in ("true", "1", "yes"),
+        price_usd_hour=price, capacity=capacity, source=source, observed_at=observed, derived=derived,
+        formula=formula or ((row.get("notes") or "").strip() if derived else ""), vm_price_usd_hour=vm_price,
+        lifecycle=lifecycle, retires_on=retires_on, price_reason=(row.get("price_reason") or "").strip(),
         notes=(row.get("notes") or "").strip(),
     )
+
+
+def _lifecycle(provider: str, instance_type: str, row: Mapping[str, str]) -> tuple[str, str]:
+    """(lifecycle, retires_on) from the row, else from ``instances.RETIREMENTS``, judged against today."""
+    stated = (row.get("lifecycle") or "").strip().lower()
+    when = (row.get("retires_on") or "").strip()
+    known = instances.RETIREMENTS.get((provider, instance_type))
+    if known and not when:
+        when = known[0]
+    if stated and stated not in LIFECYCLES:
+        raise ValueError(f"lifecycle {stated!r} is not one of {', '.join(LIFECYCLES)}")
+    if when:
+        try:
+            retire_day = date.fromisoformat(when)
+        except ValueError:
+            raise ValueError(f"retires_on {when!r} is not an ISO date") from None
+        return ("retired" if retire_day <= date.today() else "retiring"), when
+    if stated in ("retiring", "retired"):
+        raise ValueError(f"lifecycle {stated} needs a retires_on date")
+    return "available", ""
 
 
 def _parse_layer(rows: Iterable[Mapping[str, str]], origin: str,
@@ -197,13 +263,70 @@ def _drop_bad_spot(merged: dict[tuple, Offer], dropped: list[tuple[Mapping[str, 
                                             f"{twin.price_usd_hour} for {offer.label} (placeholder or stale)"))
 
 
+_SAME_CHIP = {"A100-80GB": "A100", "V100-32GB": "V100"}     # larger-memory part -> the smaller part
+
+
+def _per_device(o: Offer) -> float:
+    return o.price_usd_hour / o.accelerator_count
+
+
+def _larger(a: Offer, b: Offer) -> bool:
+    """Is ``b`` the larger variant of ``a`` (same region/provider/capacity already)?"""
+    if a.accelerator is None or b.accelerator is None:
+        return False
+    if _SAME_CHIP.get(b.accelerator) == a.accelerator and a.accelerator_count == b.accelerator_count:
+        return True
+    if (a.accelerator == b.accelerator and b.accelerator_count > a.accelerator_count
+            and instances.family(a.instance_type) == instances.family(b.instance_type)
+            and a.vcpus and b.vcpus and abs(a.vcpus / a.accelerator_count - b.vcpus / b.accelerator_count) < 1e-6):
+        return True
+    return False
+
+
+def inverted_pairs(offers: Iterable[Offer]) -> list[tuple[Offer, Offer]]:
+    """(smaller, larger) on-demand pairs in one provider/region where the larger variant is cheaper per
+    accelerator-hour (by more than 2%) and carries no ``price_reason``."""
+    groups: dict[tuple[str, str], list[Offer]] = {}
+    for o in offers:
+        if o.capacity == "on_demand" and o.accelerator:
+            groups.setdefault((o.provider, o.region), []).append(o)
+    out = []
+    for group in groups.values():
+        for a in group:
+            for b in group:
+                if a is not b and not b.price_reason and _larger(a, b) and _per_device(b) < _per_device(a) * 0.98:
+                    out.append((a, b))
+    return out
+
+
+def _drop_inverted_variants(merged: dict[tuple, Offer], dropped: list[tuple[Mapping[str, str], str]]) -> None:
+    for a, b in inverted_pairs(list(merged.values())):
+        if a.key not in merged or b.key not in merged:
+            continue
+        stale = a if a.observed_at < b.observed_at else b
+        del merged[stale.key]
+        dropped.append((stale.to_row(), (
+            f"{b.label} (larger variant) costs ${_per_device(b):.3f} per accelerator-hour, less than "
+            f"{a.label} at ${_per_device(a):.3f}, with no price_reason: {stale.instance_type} "
+            f"(observed {stale.observed_at}) dropped as stale")))
+
+
+def _drop_retired(merged: dict[tuple, Offer], dropped: list[tuple[Mapping[str, str], str]]) -> None:
+    for key, o in list(merged.items()):
+        if o.lifecycle == "retired":
+            del merged[key]
+            dropped.append((o.to_row(), f"{o.instance_type} retired on {o.retires_on}: never offered"))
+
+
 def build(layers: Iterable[tuple[str, Iterable[Mapping[str, str]]]]) -> Catalog:
     """Validate and merge ``(origin, rows)`` layers in order; later layers replace earlier keys."""
     dropped: list[tuple[Mapping[str, str], str]] = []
     merged: dict[tuple, Offer] = {}
     for origin, rows in layers:
         merged.update(_parse_layer(rows, origin, dropped))
+    _drop_retired(merged, dropped)
     _drop_bad_spot(merged, dropped)
+    _drop_inverted_variants(merged, dropped)
     ordered = sorted(merged.values(), key=lambda o: (o.provider, o.instance_type, o.region, o.capacity,
                                                      o.accelerator or "", o.accelerator_count))
     return Catalog(rows=tuple(ordered), dropped=dropped)

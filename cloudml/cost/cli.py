@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from cloudml.cost.catalog import Catalog, load_catalog
+from cloudml.cost.catalog import Catalog, load_catalog, price_age
 from cloudml.cost.instances import PROVIDERS
 from cloudml.cost.planner import OBJECTIVES, Plan, PlanRequest, pareto_front, plan
 from cloudml.cost.workload import DEFAULT_EFFICIENCY, Workload
@@ -144,15 +144,16 @@ def _fmt(value: float | None, pattern: str) -> str:
 def emit_plans(plans: Sequence[Plan], fmt: str, title: str, limit: int | None = None) -> None:
     front = {id(p) for p in pareto_front(plans)}
     shown = list(plans[:limit] if limit else plans)
+    age = price_age([p.offer for p in shown])
     if fmt == "json":
-        click.echo(json.dumps({"plans": [dict(p.to_dict(), rank=i + 1, pareto=id(p) in front)
-                                         for i, p in enumerate(shown)]}, indent=2))
+        click.echo(json.dumps({"price_age": age, "plans": [dict(p.to_dict(), rank=i + 1, pareto=id(p) in front)
+                                                           for i, p in enumerate(shown)]}, indent=2))
         return
     if fmt == "csv":
         buf = io.StringIO()
         keys = ["rank", "provider", "instance_type", "region", "accelerator", "accelerator_count", "capacity",
                 "price_usd_hour", "instance_count", "hourly_usd", "hours", "total_usd", "pareto", "derived",
-                "source", "as_of", "assumptions"]
+                "source", "observed_at", "lifecycle", "assumptions"]
         writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for i, p in enumerate(shown):
@@ -163,14 +164,14 @@ def emit_plans(plans: Sequence[Plan], fmt: str, title: str, limit: int | None = 
         return
     from rich.table import Table
 
-    table = Table(title=title)
+    table = Table(title=title, caption=age.capitalize())
     for col, justify in (("#", "right"), ("provider", "left"), ("instance type", "left"), ("region", "left"),
                          ("accelerators", "left"), ("capacity", "left"), ("$/hour", "right"), ("hours", "right"),
                          ("total $", "right"), ("", "left")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for i, p in enumerate(shown):
         o = p.offer
-        marks = ("P" if id(p) in front else "") + ("*" if o.derived else "")
+        marks = ("P" if id(p) in front else "") + ("*" if o.derived else "") + ("R" if o.lifecycle == "retiring" else "")
         table.add_row(str(i + 1), o.provider, o.instance_type, o.region,
                       f"{o.accelerator_count} x {o.accelerator}" if o.accelerator else "-", o.capacity,
                       f"{p.hourly_usd:,.2f}", _fmt(p.hours, "{:,.2f}"), _fmt(p.total_usd, "{:,.2f}"), marks)
@@ -180,8 +181,8 @@ def emit_plans(plans: Sequence[Plan], fmt: str, title: str, limit: int | None = 
         console.print(f"Best: {shown[0].offer.label}. Assumptions:", highlight=False)
         for a in shown[0].assumptions:
             console.print(f"  - {a}", highlight=False, markup=False)
-    console.print("P = on the time/cost Pareto front; * = price derived from the VM price (see source)",
-                  highlight=False)
+    console.print("P = on the time/cost Pareto front; * = derived price (formula in the assumptions); "
+                  "R = retiring", highlight=False)
     if limit and len(plans) > limit:
         console.print(f"({len(plans) - limit} more; use --limit 0 for all)", highlight=False)
 
@@ -297,13 +298,15 @@ def show(providers: tuple[str, ...], catalog_path: str | None, verbose: bool, fm
         else:
             from rich.table import Table
 
-            table = Table(title=f"Catalog ({len(rows)} offers)")
-            for col in ("provider", "instance type", "region", "accelerators", "capacity", "$/hour", "as of", "source"):
+            table = Table(title=f"Catalog ({len(rows)} offers)", caption=price_age(rows).capitalize())
+            for col in ("provider", "instance type", "region", "accelerators", "capacity", "$/hour", "observed",
+                        "lifecycle", "source"):
                 table.add_column(col)
             for r in rows:
                 table.add_row(r.provider, r.instance_type, r.region,
                               f"{r.accelerator_count} x {r.accelerator}" if r.accelerator else "-", r.capacity,
-                              f"{r.price_usd_hour:,.4f}" + ("*" if r.derived else ""), r.as_of, r.source)
+                              f"{r.price_usd_hour:,.4f}" + ("*" if r.derived else ""), r.observed_at,
+                              r.lifecycle + (f" {r.retires_on}" if r.retires_on else ""), r.source)
             _console().print(table)
     _run(body)
 
@@ -315,14 +318,20 @@ def validate(catalog_path: str | None, verbose: bool) -> None:
     """Validate the bundled snapshot, the refresh cache and the override file; exit 1 if any row is dropped."""
     def body() -> int:
         cat = load_catalog(catalog_path)
-        for row, reason in cat.dropped:
+        retired = [(row, reason) for row, reason in cat.dropped if (row.get("lifecycle") or "") == "retired"]
+        errors = [(row, reason) for row, reason in cat.dropped if (row.get("lifecycle") or "") != "retired"]
+        for row, reason in errors:
             click.echo(f"dropped {row.get('provider', '?')}:{row.get('instance_type', '?')} "
                        f"{row.get('region', '?')} {row.get('capacity', '?')}: {reason}")
         if verbose:
+            for row, reason in retired:
+                click.echo(f"retired {row.get('provider', '?')}:{row.get('instance_type', '?')} "
+                           f"{row.get('region', '?')} {row.get('capacity', '?')}: {reason}")
             for r in cat.rows:
                 click.echo(f"ok {r.label} ${r.price_usd_hour:g}/h")
-        click.echo(f"{len(cat.rows)} rows valid, {len(cat.dropped)} dropped")
-        return 1 if cat.dropped else 0
+        click.echo(f"{len(cat.rows)} rows valid, {len(errors)} dropped, {len(retired)} retired (never offered); "
+                   f"{price_age(cat.rows)}")
+        return 1 if errors else 0
     _run(body)
 
 

@@ -19,6 +19,7 @@ Vertex AI mapping (how a row becomes a ``machineSpec``):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from cloudml import accelerators
@@ -50,6 +51,12 @@ FIXED: dict[tuple[str, str], Shape] = {
     ("sagemaker", "ml.p4d.24xlarge"): _s("A100", 8, 96, 1152),
     ("sagemaker", "ml.p4de.24xlarge"): _s("A100-80GB", 8, 96, 1152),
     ("sagemaker", "ml.p5.48xlarge"): _s("H100", 8, 192, 2048),
+    ("sagemaker", "ml.p5.4xlarge"): _s("H100", 1, 16, 256),
+    ("sagemaker", "ml.p5e.48xlarge"): _s("H200", 8, 192, 2048),
+    ("sagemaker", "ml.p5en.48xlarge"): _s("H200", 8, 192, 2048),
+    ("sagemaker", "ml.p6-b200.48xlarge"): _s("B200", 8, 192, 2048),
+    ("sagemaker", "ml.trn1n.32xlarge"): _s("TRAINIUM", 16, 128, 512),
+    ("sagemaker", "ml.trn2.48xlarge"): _s("TRAINIUM2", 16, 192, 2048),
     ("sagemaker", "ml.g5.xlarge"): _s("A10G", 1, 4, 16),
     ("sagemaker", "ml.g5.2xlarge"): _s("A10G", 1, 8, 32),
     ("sagemaker", "ml.g5.12xlarge"): _s("A10G", 4, 48, 192),
@@ -66,7 +73,19 @@ FIXED: dict[tuple[str, str], Shape] = {
     ("vertex", "a2-highgpu-8g"): _s("A100", 8, 96, 680),
     ("vertex", "a2-ultragpu-1g"): _s("A100-80GB", 1, 12, 170),
     ("vertex", "a2-ultragpu-8g"): _s("A100-80GB", 8, 96, 1360),
+    ("vertex", "a2-ultragpu-2g"): _s("A100-80GB", 2, 24, 340),
+    ("vertex", "a2-ultragpu-4g"): _s("A100-80GB", 4, 48, 680),
     ("vertex", "a3-highgpu-8g"): _s("H100", 8, 208, 1872),
+    ("vertex", "a3-megagpu-8g"): _s("H100", 8, 208, 1872),
+    ("vertex", "a3-ultragpu-8g"): _s("H200", 8, 224, 2952),
+    ("vertex", "a4-highgpu-8g"): _s("B200", 8, 224, 3968),
+    ("vertex", "g2-standard-8"): _s("L4", 1, 8, 32),
+    ("vertex", "g2-standard-12"): _s("L4", 1, 12, 48),
+    ("vertex", "g2-standard-16"): _s("L4", 1, 16, 64),
+    ("vertex", "g2-standard-24"): _s("L4", 2, 24, 96),
+    ("vertex", "g2-standard-32"): _s("L4", 1, 32, 128),
+    ("vertex", "g2-standard-48"): _s("L4", 4, 48, 192),
+    ("vertex", "g2-standard-96"): _s("L4", 8, 96, 384),
     ("vertex", "g2-standard-4"): _s("L4", 1, 4, 16),
     ("vertex", "ct4p-hightpu-4t"): _s("TPU-V4", 4, 240, 407),
     ("vertex", "ct5lp-hightpu-1t"): _s("TPU-V5E", 1, 24, 48),
@@ -77,7 +96,13 @@ FIXED: dict[tuple[str, str], Shape] = {
     ("vertex", "ct6e-standard-8t"): _s("TPU-V6E", 8, 180, 1440),
     # --- Azure ML (VM SKUs)
     ("azureml", "Standard_D32s_v3"): _s(None, 0, 32, 128),
+    ("azureml", "Standard_F4s_v2"): _s(None, 0, 4, 8),
+    ("azureml", "Standard_F8s_v2"): _s(None, 0, 8, 16),
     ("azureml", "Standard_NC4as_T4_v3"): _s("T4", 1, 4, 28),
+    ("azureml", "Standard_NC8as_T4_v3"): _s("T4", 1, 8, 56),
+    ("azureml", "Standard_NC16as_T4_v3"): _s("T4", 1, 16, 110),
+    ("azureml", "Standard_NC64as_T4_v3"): _s("T4", 4, 64, 440),
+    ("azureml", "Standard_NC12s_v3"): _s("V100", 2, 12, 224),
     ("azureml", "Standard_NC6s_v3"): _s("V100", 1, 6, 112),
     ("azureml", "Standard_NC24s_v3"): _s("V100", 4, 24, 448),
     ("azureml", "Standard_ND40rs_v2"): _s("V100-32GB", 8, 40, 672),
@@ -88,6 +113,9 @@ FIXED: dict[tuple[str, str], Shape] = {
     ("azureml", "Standard_ND96amsr_A100_v4"): _s("A100-80GB", 8, 96, 1800),
     ("azureml", "Standard_ND96isr_H100_v5"): _s("H100", 8, 96, 1900),
     ("azureml", "Standard_NC40ads_H100_v5"): _s("H100-NVL", 1, 40, 320),
+    ("azureml", "Standard_NC80adis_H100_v5"): _s("H100-NVL", 2, 80, 640),
+    ("azureml", "Standard_ND96isr_H200_v5"): _s("H200", 8, 96, 1850),
+    ("azureml", "Standard_ND96isr_MI300X_v5"): _s("MI300X", 8, 96, 1850),
 }
 
 # Hosts that take attachable accelerators: host shape + {accelerator: allowed counts}.
@@ -135,3 +163,28 @@ def contradiction(provider: str, instance_type: str, accelerator: str | None, co
 
 def accelerator_memory(accelerator: str | None) -> float | None:
     return accelerators.ACCELERATORS[accelerator].memory_gib if accelerator else None
+
+
+# Lifecycle: (provider, instance type) -> (retirement date, source). Before the date a row is "retiring" (offered,
+# flagged); from the date on it is "retired" (never offered: dropped on load with the reason).
+RETIREMENTS: dict[tuple[str, str], tuple[str, str]] = {
+    ("azureml", "Standard_NC6s_v3"): ("2025-09-30", "Azure docs: NCv3-series retirement (shared/PROVIDER_NOTES.md)"),
+    ("azureml", "Standard_NC12s_v3"): ("2025-09-30", "Azure docs: NCv3-series retirement (shared/PROVIDER_NOTES.md)"),
+    ("azureml", "Standard_NC24s_v3"): ("2025-09-30", "Azure docs: NCv3-series retirement (shared/PROVIDER_NOTES.md)"),
+    ("azureml", "Standard_NC24rs_v3"): ("2025-09-30", "Azure docs: NCv3-series retirement (shared/PROVIDER_NOTES.md)"),
+}
+
+def family(instance_type: str) -> str:
+    """The family an instance type belongs to, its size taken out: ``ml.g5.12xlarge`` -> ``ml.g5``,
+    ``a2-highgpu-8g`` -> ``a2-highgpu``, ``Standard_NC24ads_A100_v4`` -> ``Standard_NC#ads_A100_v4``."""
+    if instance_type.startswith("ml.") and instance_type.count(".") >= 2:
+        return instance_type.rsplit(".", 1)[0]
+    if instance_type.startswith("Standard_"):
+        head, _, rest = instance_type.partition("_")
+        first, sep, tail = rest.partition("_")
+        sized = re.sub(r"\d+", "#", first, count=1)
+        return f"{head}_{sized}{sep}{tail}"
+    parts = instance_type.split("-")
+    if len(parts) >= 3 and re.match(r"^\d+[a-z]*$", parts[-1]):
+        return "-".join(parts[:-1])
+    return instance_type

@@ -9,13 +9,19 @@ Invariants:
 - ``plan`` returns a non-empty ranked list or raises ``NoFeasibleOfferError`` whose ``closest`` holds the
   offers that break the fewest constraints, each with the constraints it breaks (``Plan.violations``);
 - every ``Plan`` carries its assumptions (price provenance, workload model, scaling);
-- ``A100`` also matches ``A100-80GB`` and ``V100`` matches ``V100-32GB`` (the larger-memory part of the same
-  chip); ``--min-gpu-mem`` pins the memory. A count in the request is a minimum.
+- the planner never widens a request: ``A100:1`` matches only offers with exactly one 40 GB A100 per instance,
+  ``A100:1+`` one or more, and ``A100`` never matches ``A100-80GB`` (ask for it by name);
+- a TPU request counts chips; when no single host has that many chips, a multi-host slice of equal hosts is
+  offered (``tpu-v5p:8`` = 2 x ``ct5p-hightpu-4t``, billed and counted as 2 instances) unless
+  ``PlanRequest.allow_tpu_slices`` is False (the Estimator submits one host shape per instance);
+- when nothing fits, the error names the nearest offers of the same accelerator first and how to ask for them;
+- retired offers never reach the planner (the catalog drops them); retiring ones carry a flag in the assumptions;
 - the planner does no I/O besides loading the catalog when none is passed.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 
@@ -26,12 +32,14 @@ from cloudml.cost.workload import Workload
 from cloudml.errors import BudgetExceededError, NoFeasibleOfferError, ValidationError
 
 OBJECTIVES = ("cheapest-per-hour", "cheapest-to-finish", "fastest-within-budget")
-_SAME_CHIP = {"A100": ("A100", "A100-80GB"), "V100": ("V100", "V100-32GB")}
+# TPU VM generations whose hosts Vertex AI joins into multi-host slices (tpuTopology); v2/v3 ("cloud-tpu") are not.
+SLICEABLE_TPUS = ("TPU-V4", "TPU-V5E", "TPU-V5P", "TPU-V6E")
+_CHIP = {"A100-80GB": "A100", "V100-32GB": "V100", "H100-NVL": "H100"}     # memory/form variants of one chip
 
 
 @dataclass(frozen=True)
 class PlanRequest:
-    accelerator: str | None = None          # "A100:8" (name + minimum count) or "tpu-v5e"
+    accelerator: str | None = None          # "A100:8" exactly 8, "A100:1+" at least 1, "tpu-v5e:8" 8 chips
     providers: Sequence[str] = ()           # empty: all
     regions: Sequence[str] = ()             # empty: all
     spot: bool | None = False               # True: spot only; False: on-demand only; None: both
@@ -45,6 +53,7 @@ class PlanRequest:
     objective: str = "cheapest-per-hour"
     workload: Workload | None = None
     instance_types: Sequence[str] = ()      # empty: all
+    allow_tpu_slices: bool = True           # offer multi-host TPU slices for chip counts no single host has
 
     def __post_init__(self) -> None:
         if self.accelerator is not None:
@@ -93,32 +102,62 @@ class Plan:
         return out
 
 
-def _accelerator_filter(request: PlanRequest) -> tuple[tuple[str, ...], int] | None:
-    if request.accelerator is None:
+def _accelerator_filter(request: PlanRequest) -> accelerators.Request | None:
+    return accelerators.parse_request(request.accelerator) if request.accelerator is not None else None
+
+
+def _slice_host(catalog: Catalog, acc: accelerators.Request | None, allowed: bool) -> int | None:
+    """Chips per host for multi-host TPU slices of ``acc``: the largest host of that TPU, when no single host has
+    the requested chip count and that count is a multiple of it; else None (no slices)."""
+    if not allowed or acc is None or acc.at_least or acc.name not in SLICEABLE_TPUS:
         return None
-    name, count = accelerators.parse(request.accelerator)
-    return _SAME_CHIP.get(name, (name,)), count
+    counts = {o.accelerator_count for o in catalog.rows if o.accelerator == acc.name}
+    if not counts or acc.count in counts:
+        return None
+    largest = max(counts)
+    return largest if acc.count > largest and acc.count % largest == 0 else None
 
 
-def _evaluate(offer: Offer, request: PlanRequest, acc: tuple[tuple[str, ...], int] | None) -> Plan:
-    n = request.instance_count
+def _hosts(offer: Offer, acc: accelerators.Request | None, slice_host: int | None) -> int | None:
+    """Instances of ``offer`` per requested instance: 1 when it matches, k for a k-host TPU slice, None if no fit."""
+    if acc is None or acc.matches(offer.accelerator, offer.accelerator_count):
+        return 1
+    if slice_host and offer.accelerator == acc.name and offer.accelerator_count == slice_host:
+        return acc.count // slice_host
+    return None
+
+
+def _accelerator_miss(offer: Offer, acc: accelerators.Request) -> tuple[str, int]:
+    """(what is wrong, distance) for an offer that does not match the accelerator request."""
+    have = f"{offer.accelerator_count} x {offer.accelerator}" if offer.accelerator else "no accelerator"
+    if offer.accelerator == acc.name:
+        ratio = max(offer.accelerator_count, acc.count) / max(1, min(offer.accelerator_count, acc.count))
+        return f"{have}, {acc} requested", 1 + int(math.log2(ratio) / 2)
+    if offer.accelerator and _CHIP.get(offer.accelerator, offer.accelerator) == _CHIP.get(acc.name, acc.name):
+        return f"{have}, {acc} requested (a different part of the same chip; ask for it by name)", 20
+    return f"{have}, {acc} requested", 100
+
+
+def _evaluate(offer: Offer, request: PlanRequest, acc: accelerators.Request | None,
+              slice_host: int | None = None) -> Plan:
+    hosts = _hosts(offer, acc, slice_host)
+    n = request.instance_count * (hosts or 1)
     why: list[str] = []
     distance = 0
+    if hosts is None and acc is not None:
+        miss, distance = _accelerator_miss(offer, acc)
+        why.append(miss)
+        distance -= 1
     if request.providers and offer.provider not in request.providers:
         why.append(f"provider {offer.provider} not in {', '.join(request.providers)}")
+        distance += 2
     if request.regions and offer.region not in request.regions:
         why.append(f"region {offer.region} not in {', '.join(request.regions)}")
+        distance += 1
     if request.instance_types and offer.instance_type not in request.instance_types:
         why.append(f"instance type {offer.instance_type} not requested")
     if request.spot is not None and offer.spot != request.spot:
         why.append(f"{offer.capacity} capacity, {'spot' if request.spot else 'on_demand'} requested")
-    if acc is not None:
-        names, count = acc
-        if offer.accelerator not in names:
-            why.append(f"{offer.accelerator or 'no accelerator'}, {'/'.join(names)} requested")
-            distance += 9
-        elif offer.accelerator_count < count:
-            why.append(f"{offer.accelerator_count} x {offer.accelerator} < {count} requested")
     if request.min_accelerator_memory_gib and (offer.accelerator_memory_gib or 0) < request.min_accelerator_memory_gib:
         why.append(f"{offer.accelerator_memory_gib or 0:g} GiB accelerator memory < {request.min_accelerator_memory_gib:g}")
     if request.min_vcpus and (offer.vcpus or 0) < request.min_vcpus:
@@ -129,13 +168,21 @@ def _evaluate(offer: Offer, request: PlanRequest, acc: tuple[tuple[str, ...], in
     if request.max_hourly_usd is not None and hourly > request.max_hourly_usd:
         why.append(f"${hourly:.2f}/h > max ${request.max_hourly_usd:g}/h")
     hours = total = None
-    assumptions = [f"price ${offer.price_usd_hour:g}/h per instance ({offer.capacity}, "
-                   f"{'derived' if offer.derived else 'sourced'}: {offer.source}, as of {offer.as_of})"]
-    if offer.notes:
-        assumptions.append(f"price note: {offer.notes}")
+    assumptions = [price_assumption(offer)]
+    if acc is not None and acc.note:
+        assumptions.append(acc.note)
+    if hosts and hosts > 1:
+        assumptions.append(f"TPU slice of {acc.count if acc else 0} chips = {hosts} hosts x {offer.instance_type} "
+                           f"({offer.accelerator_count} chips each), billed as {hosts} instances")
     if n > 1:
         assumptions.append(f"{n} instances billed together")
+    if offer.lifecycle == "retiring":
+        assumptions.append(f"RETIRING: {offer.instance_type} is retired by its provider on {offer.retires_on}")
     if request.workload is not None:
+        unfit = request.workload.memory_misfit(offer)
+        if unfit:
+            why.append(unfit)
+            distance += 5
         hours = request.workload.hours_for(offer, n)
         assumptions += request.workload.assumptions(offer, n)
         if hours is None:
@@ -149,6 +196,13 @@ def _evaluate(offer: Offer, request: PlanRequest, acc: tuple[tuple[str, ...], in
     if offer.spot:
         assumptions.append("spot capacity can be reclaimed; restarts add time not counted here")
     return Plan(offer, hours, total, tuple(assumptions), n, tuple(why), distance + len(why))
+
+
+def price_assumption(offer: Offer) -> str:
+    """The price line every plan shows: the price, where it comes from and when it was observed."""
+    basis = f"derived: {offer.formula}" if offer.derived else f"sourced: {offer.source}"
+    return (f"price ${offer.price_usd_hour:g}/h per instance ({offer.capacity}, {basis}; "
+            f"observed {offer.observed_at})")
 
 
 def _rank_key(objective: str):
@@ -165,13 +219,41 @@ def plan(request: PlanRequest, catalog: Catalog | None = None) -> list[Plan]:
     offers (fewest broken constraints, then the objective) when nothing fits."""
     catalog = catalog if catalog is not None else load_catalog()
     acc = _accelerator_filter(request)
-    evaluated = [_evaluate(offer, request, acc) for offer in catalog.rows]
+    slice_host = _slice_host(catalog, acc, request.allow_tpu_slices)
+    evaluated = [_evaluate(offer, request, acc, slice_host) for offer in catalog.rows]
     key = _rank_key(request.objective)
     feasible = sorted((p for p in evaluated if not p.violations), key=key)
     if feasible:
         return feasible
-    closest = sorted(evaluated, key=lambda p: (p.distance, key(p)))[:5]
-    raise NoFeasibleOfferError(_describe(request) + ": no catalog offer satisfies it", closest=closest)
+    ranked = sorted(evaluated, key=lambda p: (p.distance, key(p)))
+    closest = ranked[:5]
+    if acc is not None:   # the nearest offers of the same accelerator first, then the rest
+        same = [p for p in ranked if p.offer.accelerator == acc.name][:5]
+        closest = (same + [p for p in ranked[:5] if p not in same])[:5] if same else closest
+    raise NoFeasibleOfferError(_describe(request) + ": no catalog offer satisfies it" + _hint(request, acc, ranked),
+                               closest=closest)
+
+
+def _hint(request: PlanRequest, acc: accelerators.Request | None, ranked: Sequence[Plan]) -> str:
+    """What to ask for instead: the counts the same accelerator comes in where only the count is wrong."""
+    if acc is None:
+        return ""
+    only_count = [p for p in ranked if p.offer.accelerator == acc.name and len(p.violations) == 1
+                  and not acc.matches(p.offer.accelerator, p.offer.accelerator_count)]
+    if only_count:
+        counts = sorted({p.offer.accelerator_count for p in only_count})
+        unit = "chips" if accelerators.ACCELERATORS[acc.name].kind == "tpu" else "devices"
+        where = ", ".join(list(dict.fromkeys(p.offer.instance_type for p in only_count))[:4])
+        larger = [c for c in counts if c > acc.count]
+        nearest = min(counts, key=lambda c: (abs(math.log2(c / acc.count)), -c))
+        ask = f"ask for {acc.name}:{nearest} exactly"
+        ask += f", or {acc.name}:{acc.count}+ for at least {acc.count}" if larger else \
+            f", or {acc.name}:{max(counts)} with more instances (instance_count)"
+        return (f"; where everything else fits, {acc.name} comes with {'/'.join(map(str, counts))} {unit} per "
+                f"instance ({where}): {ask}")
+    if not any(p.offer.accelerator == acc.name for p in ranked):
+        return f"; no {acc.name} offer is near the other constraints"
+    return ""
 
 
 def _describe(request: PlanRequest) -> str:
@@ -214,7 +296,7 @@ def plan_for(resources, providers: Sequence[str], instance_count: int = 1, workl
         min_accelerator_memory_gib=resources.min_accelerator_memory_gib, min_vcpus=resources.min_vcpus,
         min_memory_gib=resources.min_memory_gib, max_hourly_usd=resources.max_hourly_usd,
         instance_count=instance_count, objective=objective, workload=workload,
-        instance_types=(resources.instance_type,) if resources.instance_type else (),
+        instance_types=(resources.instance_type,) if resources.instance_type else (), allow_tpu_slices=False,
     )
     plans = plan(request, catalog)
     best = plans[0]

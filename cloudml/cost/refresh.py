@@ -57,7 +57,7 @@ def _offer(provider: str, itype: str, region: str, shape: instances.Shape, price
     return Offer(provider=provider, instance_type=itype, region=region, accelerator=shape.accelerator,
                  accelerator_count=shape.count, accelerator_memory_gib=instances.accelerator_memory(shape.accelerator),
                  vcpus=shape.vcpus, memory_gib=shape.memory_gib, price_usd_hour=round(price, 6), capacity=capacity,
-                 source=source, as_of=as_of, derived=derived, notes=notes)
+                 source=source, observed_at=as_of, derived=derived, notes=notes)
 
 
 # ---------------------------------------------------------------- AWS Price List (boto3)

@@ -103,6 +103,10 @@ class Workload:
         tflop = self.total_tflop or 0.0
         return tflop / (devices_rate * self.efficiency) / 3600.0
 
+    def memory_misfit(self, offer: Any) -> str | None:
+        """Why ``offer`` cannot hold this job in accelerator memory, or None."""
+        return None
+
     def hours_for(self, offer: Any, instance_count: int = 1) -> float | None:
         """``estimate`` for a catalog ``Offer``."""
         return self.estimate(offer.accelerator, offer.accelerator_count, instance_count)

@@ -20,7 +20,7 @@ from typing import Any
 from cloudml import packaging, providers
 from cloudml.config import cache_dir
 from cloudml.endpoints import Endpoint
-from cloudml.errors import ValidationError
+from cloudml.errors import CloudMLError, NoFeasibleOfferError, ValidationError
 from cloudml.jobs import Job
 from cloudml.providers.base import JobState, Provider
 from cloudml.spec import DeploySpec, Resources, SourceCode, TrainingSpec, make_job_name
@@ -45,6 +45,25 @@ def _channels(inputs: str | os.PathLike[str] | Mapping[str, Any] | None) -> dict
     if isinstance(inputs, Mapping):
         return {str(k): os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in inputs.items()}
     raise ValidationError("inputs", f"expected a URI/path or a mapping of channel name to URI, got {type(inputs).__name__}")
+
+
+def _elsewhere(res: Any, provider: str, instance_count: int, workload: Any) -> str:
+    """Where else the same request fits (other priced providers, any region), for a no-offer error."""
+    from cloudml.cost import plan_for
+    from cloudml.cost.instances import PROVIDERS
+
+    found = []
+    for other in PROVIDERS:
+        if other == provider:
+            continue
+        try:
+            best = plan_for(replace(res, region=None), [other], instance_count=instance_count, workload=workload)[0]
+        except CloudMLError:
+            continue
+        found.append(f"{other} {best.offer.instance_type} in {best.offer.region} at ${best.offer.price_usd_hour:.2f}/h")
+    if not found:
+        return ""
+    return f". The same request fits on: {'; '.join(found)} (set provider=, or failover_providers with failover=True)"
 
 
 class Estimator:
@@ -182,8 +201,12 @@ class Estimator:
         configured = getattr(self.provider, "region", None) or getattr(self.provider, "location", None)
         if res.region is None and isinstance(configured, str):
             res = replace(res, region=configured)
-        plans = plan_for(res, [self.provider_name], instance_count=spec.instance_count,
-                         workload=Workload(hours=spec.max_run_seconds / 3600))
+        workload = Workload(hours=spec.max_run_seconds / 3600)
+        try:
+            plans = plan_for(res, [self.provider_name], instance_count=spec.instance_count, workload=workload)
+        except NoFeasibleOfferError as exc:
+            raise NoFeasibleOfferError(f"{exc}{_elsewhere(res, self.provider_name, spec.instance_count, workload)}",
+                                       closest=exc.closest) from None
         if res.instance_type is not None:
             return spec
         best = plans[0]
@@ -191,6 +214,8 @@ class Estimator:
         log.info("chose %s (%s, %s) at $%.2f/h; runners-up: %s", offer.instance_type, offer.region, offer.capacity,
                  offer.price_usd_hour,
                  ", ".join(f"{p.offer.instance_type} ${p.offer.price_usd_hour:.2f}/h" for p in plans[1:4]) or "none")
+        # the offer satisfies the request as given (the planner never widens it); an at-least request such as
+        # "A100:1+" resolves to the offer's exact count so the provider request names the real machine
         accelerator = f"{offer.accelerator}:{offer.accelerator_count}" if offer.accelerator else res.accelerator
         return replace(spec, resources=replace(res, instance_type=offer.instance_type, accelerator=accelerator,
                                                region=res.region or offer.region))
@@ -242,7 +267,7 @@ class Estimator:
             refused.add((provider.name, res.instance_type, res.region))
             refused.add((provider.name, res.instance_type, None))
             candidate = next_offer(spec, self.failover_providers, get_provider, refused,
-                                   attempt_name(base_name, number + 1), attempts)
+                                   attempt_name(base_name, number + 1), attempts, request=self.spec.resources)
             if candidate is None or not self.failover or number == self.max_attempts:
                 why = error.reason
                 if self.failover:

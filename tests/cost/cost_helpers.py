@@ -13,7 +13,7 @@ HEADER = list(FIELDS)
 def row(provider, instance_type, accelerator, count, price, capacity="on_demand", region="r1", **extra):
     base = {"provider": provider, "instance_type": instance_type, "region": region, "accelerator": accelerator or "",
             "accelerator_count": str(count), "price_usd_hour": str(price), "capacity": capacity,
-            "source": "test fixture", "as_of": "2026-01-01", "derived": "false"}
+            "source": "test fixture", "observed_at": "2026-01-01", "derived": "false"}
     base.update({k: str(v) for k, v in extra.items()})
     return base
 

@@ -12,20 +12,63 @@ from cloudml.cost.catalog import BUNDLED, build, read_csv
 from cloudml.errors import ValidationError
 
 
-def test_every_bundled_row_passes_validation():
+def test_every_bundled_row_passes_validation_and_only_retired_rows_are_dropped():
     rows = read_csv(BUNDLED)
     catalog = build([("bundled", rows)])
-    assert catalog.dropped == []
-    assert len(catalog.rows) == len(rows) >= 90
+    assert all("retired on" in reason for _, reason in catalog.dropped), catalog.dropped[:3]
+    assert {r["instance_type"] for r, _ in catalog.dropped} == {"Standard_NC6s_v3", "Standard_NC24s_v3"}
+    assert len(catalog.rows) + len(catalog.dropped) == len(rows) >= 500
 
 
-def test_every_bundled_row_has_provenance():
+def test_every_bundled_row_has_provenance_and_an_observation_date():
     for offer in load_catalog().rows:
-        assert offer.source and offer.as_of == "2026-11-23"
+        assert offer.observed_at in ("2026-11-23", "2026-12-01"), offer.label
+        assert "@" in offer.source, offer.label       # repo:path@commit of the price the row rests on
         if offer.derived:
-            assert offer.source.startswith("derived from ") and " x " in offer.notes, offer.label
-        else:
-            assert "@" in offer.source, offer.label       # repo:path@commit
+            assert " x " in offer.formula, offer.label
+        if offer.provider != "azureml":
+            assert offer.vm_price_usd_hour and offer.price_usd_hour >= offer.vm_price_usd_hour, offer.label
+
+
+def test_at_least_five_regions_per_service():
+    rows = load_catalog().rows
+    for provider in ("sagemaker", "vertex", "azureml"):
+        regions = {o.region for o in rows if o.provider == provider}
+        assert len(regions) >= 5, (provider, regions)
+    assert {"us-east-1", "us-west-2", "eu-west-1", "eu-central-1"} <= {o.region for o in rows if o.provider == "sagemaker"}
+
+
+def test_p4de_is_not_cheaper_than_p4d_and_p4_p5_use_post_cut_prices():
+    for region in ("us-east-1", "us-west-2", "eu-central-1", "ap-northeast-1"):
+        p4d = price_of("sagemaker", "ml.p4d.24xlarge", region)
+        p4de = price_of("sagemaker", "ml.p4de.24xlarge", region)
+        assert p4d and p4de and p4de.price_usd_hour >= p4d.price_usd_hour, region
+    p4d, p5 = price_of("sagemaker", "ml.p4d.24xlarge", "us-east-1"), price_of("sagemaker", "ml.p5.48xlarge", "us-east-1")
+    assert p4d.vm_price_usd_hour == pytest.approx(21.957642) and p5.vm_price_usd_hour == pytest.approx(55.04)
+    assert p4d.price_usd_hour < 37.688 and p5.price_usd_hour < 113.068        # the stale pre-cut list prices are gone
+    assert "EC2 p4d.24xlarge us-east-1 21.9576" in p4d.formula
+
+
+def test_current_families_are_offered():
+    types = {(o.provider, o.instance_type) for o in load_catalog().rows}
+    for want in [("sagemaker", "ml.p5.4xlarge"), ("sagemaker", "ml.p5en.48xlarge"), ("sagemaker", "ml.p6-b200.48xlarge"),
+                 ("azureml", "Standard_NC80adis_H100_v5"), ("azureml", "Standard_NC64as_T4_v3"),
+                 ("azureml", "Standard_F4s_v2"), ("vertex", "a2-highgpu-4g")]:
+        assert want in types, want
+
+
+def test_retired_azure_ncv3_is_never_offered():
+    assert not any(o.instance_type.startswith("Standard_NC") and o.instance_type.endswith("s_v3")
+                   for o in load_catalog().rows)
+    catalog = build([("t", [row("azureml", "Standard_NC6s_v3", "V100", 1, 3.06, region="eastus")])])
+    assert catalog.rows == () and "retired on 2025-09-30" in catalog.dropped[0][1]
+
+
+def test_a_retiring_row_is_kept_and_flagged():
+    catalog = build([("t", [row("azureml", "Standard_NC4as_T4_v3", "T4", 1, 0.5, region="eastus",
+                                retires_on="2999-01-01")])])
+    (offer,) = catalog.rows
+    assert offer.lifecycle == "retiring" and offer.retires_on == "2999-01-01"
 
 
 @pytest.mark.parametrize("provider, instance_type, accelerator", [
@@ -37,7 +80,7 @@ def test_every_bundled_row_has_provenance():
     ("vertex", "g2-standard-4", "L4"), ("vertex", "a2-highgpu-8g", "A100"), ("vertex", "a3-highgpu-8g", "H100"),
     ("vertex", "cloud-tpu", "TPU-V3"), ("vertex", "ct4p-hightpu-4t", "TPU-V4"), ("vertex", "ct5lp-hightpu-8t", "TPU-V5E"),
     ("vertex", "ct5p-hightpu-4t", "TPU-V5P"), ("vertex", "ct6e-standard-8t", "TPU-V6E"),
-    ("azureml", "Standard_D32s_v3", None), ("azureml", "Standard_NC4as_T4_v3", "T4"), ("azureml", "Standard_NC6s_v3", "V100"),
+    ("azureml", "Standard_D32s_v3", None), ("azureml", "Standard_NC4as_T4_v3", "T4"), ("azureml", "Standard_ND40rs_v2", "V100-32GB"),
     ("azureml", "Standard_NC24ads_A100_v4", "A100-80GB"), ("azureml", "Standard_ND96asr_v4", "A100"),
     ("azureml", "Standard_ND96isr_H100_v5", "H100"),
 ])
@@ -49,9 +92,11 @@ def test_families_present(provider, instance_type, accelerator):
 def test_bundled_anomalies_are_not_ranked():
     labels = {o.label for o in load_catalog().rows}
     assert not any("a2-ultragpu" in label for label in labels)                       # source flags ANOMALY
-    assert not any(o.instance_type == "a3-highgpu-8g" and o.region == "us-central1" for o in load_catalog().rows)
+    # the anomalous us-central1 A3 row (43.07) is not used; us-central1 is derived from the sourced us-east4 row
+    a3 = price_of("vertex", "a3-highgpu-8g", "us-central1")
+    assert a3.derived and "us-east4" in a3.formula and a3.vm_price_usd_hour == pytest.approx(87.83247)
     nd_h100 = [o for o in load_catalog().rows if o.instance_type == "Standard_ND96isr_H100_v5"]
-    assert [(o.capacity, o.accelerator_count) for o in nd_h100] == [("on_demand", 8)]  # placeholder spot gone
+    assert {(o.capacity, o.accelerator_count) for o in nd_h100} == {("on_demand", 8)}  # placeholder spot gone
 
 
 def test_derived_premiums_are_the_documented_factors():
@@ -59,8 +104,8 @@ def test_derived_premiums_are_the_documented_factors():
     assert p4de.derived and p4de.price_usd_hour == pytest.approx(27.44705 * 1.25, abs=1e-5)
     a100 = price_of("vertex", "a2-highgpu-1g", "us-central1")
     assert a100.derived and a100.price_usd_hour == pytest.approx(3.67339 * 1.15, abs=1e-5)
-    nc = price_of("azureml", "Standard_NC6s_v3", "eastus")
-    assert not nc.derived and nc.price_usd_hour == 3.06
+    nc = price_of("azureml", "Standard_NC4as_T4_v3", "eastus")
+    assert not nc.derived and nc.price_usd_hour == 0.526
     spot = price_of("sagemaker", "ml.p3.2xlarge", "us-east-1", spot=True)   # managed spot = sm x ec2 ratio
     assert spot.price_usd_hour == pytest.approx(3.825 * 0.4803 / 3.06, abs=1e-5)
 
@@ -68,8 +113,8 @@ def test_derived_premiums_are_the_documented_factors():
 def test_known_traps_are_dropped_with_reasons():
     rows = [
         row("vertex", "ct6e-standard-1t", "TPU-V6E", 1, 700.0, region="asia-east1"),            # placeholder
-        row("azureml", "Standard_NC6s_v3", "V100", 1, 3.06, region="westus"),
-        row("azureml", "Standard_NC6s_v3", "V100", 1, 3.50, capacity="spot", region="westus"),  # spot above od
+        row("azureml", "Standard_NC4as_T4_v3", "T4", 1, 3.06, region="westus"),
+        row("azureml", "Standard_NC4as_T4_v3", "T4", 1, 3.50, capacity="spot", region="westus"),  # spot above od
         row("azureml", "Standard_NC40ads_H100_v5", "H100-NVL", 1, 6.98, region="westus"),
         row("azureml", "Standard_NC40ads_H100_v5", "H100-NVL", 1, 6.98, capacity="spot", region="westus"),  # ==
         row("azureml", "Standard_ND96isr_H100_v5", "H100", 12, 98.32, region="westus"),          # wrong count
@@ -81,18 +126,29 @@ def test_known_traps_are_dropped_with_reasons():
         row("sagemaker", "ml.x", "FOO", 1, 1.0),                                                 # unknown accel
         row("oracle", "BM.GPU4.8", "A100", 8, 1.0),                                              # unknown provider
         row("sagemaker", "ml.g6.xlarge", "L4", 1, "nan", region="eu-west-1"),                   # not finite
+        row("sagemaker", "ml.g5.2xlarge", "A10G", 1, 1.0, region="eu-west-1", vm_price_usd_hour=1.2),  # managed < VM
+        row("vertex", "a2-highgpu-1g", "A100", 1, 4.0, region="r9", observed_at="2026-01-01"),
+        row("vertex", "a2-highgpu-2g", "A100", 2, 6.0, region="r9", observed_at="2026-06-01"),   # larger is cheaper
+        row("vertex", "a2-highgpu-4g", "A100", 4, 16.0, region="r9"),
+        row("vertex", "a2-highgpu-8g", "A100", 8, 24.0, region="r9", price_reason="sourced: list says so"),
     ]
     catalog = build([("traps", rows)])
     reasons = [reason for _, reason in catalog.dropped]
-    assert len(reasons) == 11, reasons
+    assert len(reasons) == 13, reasons
     text = "\n".join(reasons)
     for expected in ("700.0 is a known placeholder", "spot price 3.5 is not below on-demand 3.06",
                      "spot price 6.98 is not below on-demand 6.98", "has 8 x H100, row says 12 x H100",
                      "has 1 x V100, row says 1 x A100", "price 0.0 is not positive", "price -1.0 is not positive",
-                     "duplicate key", "unknown accelerator 'FOO'", "unknown provider 'oracle'", "not a finite number"):
+                     "duplicate key", "unknown accelerator 'FOO'", "unknown provider 'oracle'", "not a finite number",
+                     "managed price 1 is below the VM price 1.2",
+                     "vertex:a2-highgpu-2g A100x2 r9 on_demand (larger variant) costs $3.000 per accelerator-hour, "
+                     "less than vertex:a2-highgpu-1g A100x1 r9 on_demand at $4.000, with no price_reason: "
+                     "a2-highgpu-1g (observed 2026-01-01) dropped as stale"):
         assert expected in text
-    kept = {o.label for o in catalog.rows}
-    assert kept == {"azureml:Standard_NC6s_v3 V100x1 westus on_demand",
+    kept = {o.label for o in catalog.rows if o.region != "r9"}
+    assert {o.instance_type for o in catalog.rows if o.region == "r9"} == {"a2-highgpu-2g", "a2-highgpu-4g",
+                                                                           "a2-highgpu-8g"}
+    assert kept == {"azureml:Standard_NC4as_T4_v3 T4x1 westus on_demand",
                     "azureml:Standard_NC40ads_H100_v5 H100-NVLx1 westus on_demand",
                     "sagemaker:ml.g6.xlarge L4x1 us-west-2 on_demand"}
     assert next(o for o in catalog.rows if o.instance_type == "ml.g6.xlarge").price_usd_hour == 1.0
@@ -100,20 +156,20 @@ def test_known_traps_are_dropped_with_reasons():
 
 def test_override_replaces_same_key_and_adds_rows(tmp_path, monkeypatch):
     override = write_rows(tmp_path / "mine.csv", [
-        row("azureml", "Standard_NC6s_v3", "V100", 1, 2.5, region="eastus", source="my negotiated price"),
+        row("azureml", "Standard_NC4as_T4_v3", "T4", 1, 2.5, region="eastus", source="my negotiated price"),
         row("vertex", "a2-ultragpu-1g", "A100-80GB", 1, 5.07, region="us-central1"),
     ])
     monkeypatch.setenv("CLOUDML_CATALOG", str(override))
     catalog = load_catalog()
-    nc = price_of("azureml", "Standard_NC6s_v3", "eastus", catalog=catalog)
+    nc = price_of("azureml", "Standard_NC4as_T4_v3", "eastus", catalog=catalog)
     assert nc.price_usd_hour == 2.5 and nc.source == "my negotiated price"
     assert price_of("vertex", "a2-ultragpu-1g", catalog=catalog).price_usd_hour == 5.07
-    assert len(catalog.rows) == len(read_csv(BUNDLED)) + 1
-    # a cheaper on-demand override now makes the bundled spot row (0.3978) still valid; one above it would not
-    write_rows(override, [row("azureml", "Standard_NC6s_v3", "V100", 1, 0.3, region="eastus")])
+    assert len(catalog.rows) == len(load_catalog(BUNDLED).rows) + 1
+    # an on-demand override below the bundled spot row (0.062699) makes that spot row invalid
+    write_rows(override, [row("azureml", "Standard_NC4as_T4_v3", "T4", 1, 0.05, region="eastus")])
     os.utime(override, (1, 1))   # a new mtime: the in-process cache is keyed on it
     again = load_catalog()
-    assert any("spot price 0.3978 is not below on-demand 0.3" in r for _, r in again.dropped)
+    assert any("spot price 0.062699 is not below on-demand 0.05" in r for _, r in again.dropped)
 
 
 def test_missing_override_file_is_bad_input(tmp_path):
@@ -129,7 +185,8 @@ def test_verbose_load_prints_each_dropped_row(tmp_path, capsys):
 
 def test_price_of():
     assert price_of("sagemaker", "ml.p3.2xlarge", "us-east-1").price_usd_hour == 3.825
-    assert price_of("sagemaker", "ml.p3.2xlarge", "eu-west-1") is None                     # no row there
+    assert price_of("sagemaker", "ml.p3.2xlarge", "ap-south-1") is None                    # no row there
+    assert price_of("sagemaker", "ml.p3.2xlarge", "eu-west-1").derived                     # regional multiplier
     assert price_of("vertex", "n1-standard-8").accelerator is None                          # bare host
     assert price_of("vertex", "n1-standard-8", accelerator="T4").price_usd_hour == pytest.approx(0.73 * 1.15)
     assert price_of("sagemaker", "ml.nothing") is None

@@ -64,7 +64,7 @@ def test_tpu_request_returns_vertex_offers():
 
 
 @pytest.mark.parametrize("args, needles", [
-    (["--accelerator", "A100:0"], ["'A100:0'", "count must be at least 1", "NAME or NAME:COUNT"]),
+    (["--accelerator", "A100:0"], ["'A100:0'", "count must be at least 1", "NAME:N+ (at least N)"]),
     (["--accelerator", "FOO"], ["'FOO'", "unknown accelerator", "A100-80GB"]),
     (["--accelerator", "A100:x"], ["'x'", "not a whole number"]),
     (["--hours", "-5"], ["--hours", "-5.0", "x>0"]),
@@ -82,7 +82,8 @@ def test_nothing_feasible_exits_3_with_closest():
     code, out, _ = run("cost", "compare", "--accelerator", "tpu-v3:8", "--hours", "1")
     assert code == 3
     assert "no catalog offer satisfies it" in out
-    assert "vertex:cloud-tpu TPU-V3x4" in out and "4 x TPU-V3 < 8 requested" in out
+    assert "vertex:cloud-tpu TPU-V3x4" in out and "4 x TPU-V3, TPU-V3:8 requested" in out
+    assert "TPU-V3 comes with 4 chips per instance (cloud-tpu): ask for TPU-V3:4 exactly" in out
 
 
 def test_plan_ranks_by_cost_to_finish_and_marks_pareto():
@@ -118,16 +119,16 @@ def test_catalog_show_and_validate(tmp_path):
     assert code == 0 and out.startswith("provider,instance_type,region")
     assert {r["provider"] for r in csv.DictReader(io.StringIO(out))} == {"vertex"}
     code, out, _ = run("catalog", "validate")
-    assert code == 0 and "0 dropped" in out
+    assert code == 0 and "0 dropped" in out and "prices observed 2026-11-23 to 2026-12-01" in out
     traps = write_rows(tmp_path / "traps.csv", [
         row("vertex", "ct6e-standard-1t", "TPU-V6E", 1, 700.0, region="asia-east1"),
         row("azureml", "Standard_ND96isr_H100_v5", "H100", 12, 98.32, region="westus"),
-        row("azureml", "Standard_NC6s_v3", "V100", 1, 9.9, capacity="spot", region="eastus"),
+        row("azureml", "Standard_NC4as_T4_v3", "T4", 1, 9.9, capacity="spot", region="eastus"),
     ])
     code, out, _ = run("catalog", "validate", "--catalog", str(traps))
     assert code == 1
-    assert "known placeholder" in out and "has 8 x H100, row says 12" in out and "is not below on-demand 3.06" in out
-    assert "3 dropped" in out
+    assert "known placeholder" in out and "has 8 x H100, row says 12" in out and "is not below on-demand 0.526" in out
+    assert "3 dropped" in out and "28 retired (never offered)" in out
 
 
 def test_plot_writes_a_png(tmp_path):

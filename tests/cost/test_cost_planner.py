@@ -22,7 +22,7 @@ def labels(plans):
 
 
 def test_cheapest_to_finish_differs_from_cheapest_per_hour(fixed_catalog):
-    per_hour = plan(PlanRequest(workload=WORK, accelerator="V100"), fixed_catalog)   # V100 only
+    per_hour = plan(PlanRequest(workload=WORK, accelerator="V100:1+"), fixed_catalog)   # V100 only
     assert labels(per_hour) == ["test.v100x8"]
     gpu_any = PlanRequest(workload=WORK, min_accelerator_memory_gib=16)
     by_hour = plan(gpu_any, fixed_catalog)
@@ -43,7 +43,7 @@ def test_fastest_within_budget_and_max_hours(fixed_catalog):
     # H100 spot ($20/h -> $25.28) and on-demand ($75.83) fit; both take 1.26 h; tie broken by cost
     assert [(p.offer.instance_type, p.offer.capacity) for p in plans] == [("test.h100x8", "spot"),
                                                                           ("test.h100x8", "on_demand")]
-    slow_ok = plan(PlanRequest(workload=WORK, max_hours=5, accelerator="A100"), fixed_catalog)
+    slow_ok = plan(PlanRequest(workload=WORK, max_hours=5, accelerator="A100:1+"), fixed_catalog)
     assert labels(slow_ok) == ["test.a100x8"]
 
 
@@ -62,12 +62,38 @@ def test_pareto_front(fixed_catalog):
     assert [p.offer.instance_type for p in front] == ["test.cpu"]      # same hours: cheapest dominates
 
 
-def test_a100_request_includes_the_80gb_part_and_min_count_is_a_minimum():
-    plans = plan(PlanRequest(accelerator="A100:4", workload=Workload(hours=1)))
-    kinds = {(p.offer.accelerator, p.offer.accelerator_count) for p in plans}
-    assert ("A100-80GB", 8) in kinds and ("A100", 4) in kinds and all(c >= 4 for _, c in kinds)
-    only_80 = plan(PlanRequest(accelerator="A100:4", min_accelerator_memory_gib=80, workload=Workload(hours=1)))
+def test_a100_request_is_exact_and_never_widened():
+    one = plan(PlanRequest(accelerator="A100:1", workload=Workload(hours=10)))
+    assert one and {(p.offer.accelerator, p.offer.accelerator_count) for p in one} == {("A100", 1)}
+    assert all(p.instance_count == 1 for p in one)
+    at_least = plan(PlanRequest(accelerator="A100:4+", workload=Workload(hours=1)))
+    assert {(p.offer.accelerator, p.offer.accelerator_count) for p in at_least} == {("A100", 4), ("A100", 8)}
+    only_80 = plan(PlanRequest(accelerator="A100-80GB:1", workload=Workload(hours=1)))
     assert {p.offer.accelerator for p in only_80} == {"A100-80GB"}
+    assert {p.offer.instance_type for p in only_80} >= {"Standard_NC24ads_A100_v4"}
+
+
+def test_no_exact_match_suggests_the_nearest_offers_of_the_same_accelerator():
+    with pytest.raises(NoFeasibleOfferError) as info:
+        plan(PlanRequest(accelerator="A100:1", providers=["sagemaker"]))
+    message = str(info.value)
+    assert "A100 comes with 8 devices per instance (ml.p4d.24xlarge)" in message
+    assert "ask for A100:8 exactly, or A100:1+" in message
+    assert all(p.offer.accelerator == "A100" for p in info.value.closest)
+    assert not any(p.offer.accelerator is None for p in info.value.closest)      # no unrelated CPU machines
+
+
+def test_tpu_counts_are_chips_and_google_slice_names_are_explained():
+    v5p = plan(PlanRequest(accelerator="tpu-v5p:8", workload=Workload(hours=1)))
+    assert v5p[0].offer.instance_type == "ct5p-hightpu-4t" and v5p[0].instance_count == 2
+    assert any("TPU slice of 8 chips = 2 hosts x ct5p-hightpu-4t" in a for a in v5p[0].assumptions)
+    named = plan(PlanRequest(accelerator="tpu-v5p-8", workload=Workload(hours=1)))
+    assert named[0].offer.accelerator_count == 4 and named[0].instance_count == 1
+    assert any("counts TensorCores (2 per chip), so it is 4 chip(s)" in a for a in named[0].assumptions)
+    v5e = plan(PlanRequest(accelerator="tpu-v5e:8", workload=Workload(hours=1)))
+    assert v5e[0].offer.instance_type == "ct5lp-hightpu-8t" and v5e[0].instance_count == 1
+    with pytest.raises(NoFeasibleOfferError):     # the Estimator submits one host shape: no slices there
+        plan(PlanRequest(accelerator="tpu-v5p:8", allow_tpu_slices=False))
 
 
 def test_nothing_feasible_shows_closest(fixed_catalog):
@@ -75,7 +101,7 @@ def test_nothing_feasible_shows_closest(fixed_catalog):
         plan(PlanRequest(accelerator="H100:16"), fixed_catalog)
     closest = info.value.closest
     assert closest[0].offer.instance_type == "test.h100x8"
-    assert "8 x H100 < 16 requested" in closest[0].violations
+    assert "8 x H100, H100:16 requested" in closest[0].violations
 
 
 def test_objectives_needing_a_workload_say_so():
