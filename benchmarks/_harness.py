@@ -131,7 +131,11 @@ def fmt(value: float | None, unit: str) -> str:
     if unit == "req/s":
         return f"{value:,.0f}/s"
     if unit == "x":
-        return f"{value:.1f}x"
+        return f"{value:.1f}x" if value >= 10 else f"{value:.2f}x"
+    if unit == "min":
+        return f"{value:.1f} min"
+    if unit == "%":
+        return f"{value:.1f}%"
     return f"{value:g} {unit}"
 
 

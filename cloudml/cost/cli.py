@@ -24,7 +24,8 @@ import click
 from cloudml.cost.catalog import Catalog, load_catalog, price_age
 from cloudml.cost.instances import PROVIDERS
 from cloudml.cost.planner import OBJECTIVES, Plan, PlanRequest, pareto_front, plan
-from cloudml.cost.workload import DEFAULT_EFFICIENCY, Workload
+from cloudml.cost.workload import (DEFAULT_BYTES_PER_PARAM, DEFAULT_EFFICIENCY, DEFAULT_SEQUENCE, WORKLOAD_CLASSES,
+                                   Workload)
 from cloudml.errors import CloudMLError, MissingDependencyError, NoFeasibleOfferError, ValidationError
 
 PROVIDER_ALIASES = {"aws": "sagemaker", "gcp": "vertex", "google": "vertex", "azure": "azureml"}
@@ -99,7 +100,16 @@ def workload_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--steps", type=click.IntRange(min=1), help="Number of steps (with --step-time)."),
         click.option("--reference", help="Accelerator the step time was measured on, e.g. V100:8."),
         click.option("--efficiency", type=click.FloatRange(min=0, max=1, min_open=True), default=DEFAULT_EFFICIENCY,
-                     show_default=True, help="Fraction of peak throughput sustained."),
+                     show_default=True, help="A100's sustained fraction of peak (MFU); other accelerators scale "
+                                             "by the MLPerf-fitted factor."),
+        click.option("--workload-class", type=click.Choice(WORKLOAD_CLASSES), default="transformer",
+                     show_default=True, help="Which measured MLPerf speedups and scaling to use."),
+        click.option("--model-params", type=POSITIVE,
+                     help="Model parameters for the memory-fit check when compute is given as TFLOPs or step time."),
+        click.option("--bytes-per-param", type=POSITIVE, default=DEFAULT_BYTES_PER_PARAM, show_default=True,
+                     help="Training state per parameter (16 = mixed-precision Adam, full training; 2 = frozen bf16)."),
+        click.option("--seq-len", type=click.IntRange(min=1), default=DEFAULT_SEQUENCE, show_default=True,
+                     help="Sequence length for the transformer activation estimate."),
         click.option("--instance-count", "-n", type=click.IntRange(min=1), default=1, show_default=True),
         click.option("--max-total", type=POSITIVE, help="Maximum estimated total USD."),
         click.option("--max-hours", type=POSITIVE, help="Maximum estimated hours."),
@@ -114,7 +124,11 @@ def _workload(o: dict[str, Any]) -> Workload | None:
     if all(v is None for v in (*given.values(), *step.values())):
         return None
     return Workload(**{k: v for k, v in {**given, **step}.items() if v is not None},
-                    efficiency=o.get("efficiency") or DEFAULT_EFFICIENCY)
+                    efficiency=o.get("efficiency") or DEFAULT_EFFICIENCY,
+                    workload_class=o.get("workload_class") or "transformer",
+                    model_params=o.get("model_params"),
+                    bytes_per_param=o.get("bytes_per_param") or DEFAULT_BYTES_PER_PARAM,
+                    sequence_length=o.get("seq_len") or DEFAULT_SEQUENCE)
 
 
 def _request(o: dict[str, Any], objective: str) -> tuple[PlanRequest, Catalog]:

@@ -179,7 +179,7 @@ def _evaluate(offer: Offer, request: PlanRequest, acc: accelerators.Request | No
     if offer.lifecycle == "retiring":
         assumptions.append(f"RETIRING: {offer.instance_type} is retired by its provider on {offer.retires_on}")
     if request.workload is not None:
-        unfit = request.workload.memory_misfit(offer)
+        unfit = request.workload.memory_misfit(offer, n)
         if unfit:
             why.append(unfit)
             distance += 5

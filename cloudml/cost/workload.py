@@ -1,4 +1,4 @@
-"""The workload model: how many hours a job takes on an offer, with every assumption spelled out.
+"""The workload model: how many hours a job takes on an offer, whether it fits in memory, every assumption spelled out.
 
 A workload is given one way:
 - ``hours``: wall-clock hours, taken as the same on every offer (what SkyPilot and dstack assume);
@@ -6,33 +6,48 @@ A workload is given one way:
 - ``params`` + ``tokens``: a dense transformer; compute = 6 x params x tokens FLOPs (forward + backward,
   Kaplan et al. 2020 / Chinchilla's C = 6ND);
 - ``step_time_s`` + ``steps`` + ``reference_accelerator``: a measured step time on a reference machine
-  (``"V100:8"`` = one instance with 8 V100s); other offers scale by their peak throughput relative to it
+  (``"V100:8"`` = one instance with 8 V100s); other offers scale by their effective throughput relative to it
   (or by memory bandwidth with ``scale_by="bandwidth"`` for memory-bound jobs).
 
-Compute-derived hours = compute / (peak dense BF16/FP16 TFLOPS per device x devices x instance_count x
-efficiency) / 3600. Peaks and bandwidths come from ``cloudml.accelerators`` (sources listed there).
+Time: hours = compute / (effective TFLOPS per device x devices x scaling) / 3600, with the effective throughput
+of each accelerator for the ``workload_class`` (transformer | vision | other) and the multi-device / multi-node
+scaling efficiency fitted to published MLPerf Training results (``cloudml.cost.throughput``, ``cloudml.cost.fit``).
+``efficiency`` (default ``DEFAULT_EFFICIENCY = 0.4``) is the model-FLOPs utilisation of an A100, the anchor of the
+fit: well-tuned transformer runs report 0.35-0.55 MFU on A100 (PaLM 46%, Llama-style runs ~40%).
 
-``DEFAULT_EFFICIENCY = 0.4``: the fraction of peak a real training job sustains (model FLOPs utilisation).
-Well-tuned large transformer runs report 0.35-0.55 MFU on A100/H100 (PaLM 46%, MT-NLG ~30-36%, Llama-style
-runs ~40%); small or input-bound jobs reach less. Set ``efficiency`` from a measurement when you have one.
-Invariants: scaling across devices and instances is taken as linear (said in the assumptions); a CPU-only offer
-has no accelerator peak, so compute-driven estimates give None for it; step-time estimates cancel efficiency
-(the same efficiency is assumed on the reference and the target).
+Memory fit (when ``params`` is known): per device, the training state (``bytes_per_param``, default 16 = bf16
+weights and gradients + fp32 master weights + Adam moments, as in the ZeRO paper) sharded over every device of the
+job (ZeRO-3 / FSDP), plus activations, must fit in 90% of the device memory (the rest for the CUDA context and
+fragmentation). Transformer activations with activation checkpointing: 2 bytes x sequence x hidden x layers per
+sequence in the micro-batch, plus one layer's working set (34 x sequence x hidden bytes, Korthikanti et al. 2022),
+with hidden = (128 x params / 12)^(1/3), from params = 12 x layers x hidden^2 and layers = hidden / 128 (Llama-7B:
+4096 and 32, GPT-3: 12288 and 96). Other classes: training state only (activations not estimated, said so).
+
+Invariants: estimates are None (not a number) where the model cannot say (a CPU-only offer for a compute-given
+workload); an estimate above a year or under a minute carries a WARNING assumption; step-time estimates cancel
+efficiency (the same efficiency is assumed on the reference and the target).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from cloudml import accelerators
+from cloudml.cost import throughput
 from cloudml.errors import ValidationError
 from cloudml.spec import _positive_number
 
 DEFAULT_EFFICIENCY = 0.4
+DEFAULT_BYTES_PER_PARAM = 16.0
+DEFAULT_SEQUENCE = 2048
+MEMORY_USABLE = 0.9
+WORKLOAD_CLASSES = throughput.CLASSES
 SCALE_BY = ("flops", "bandwidth")
 FORMS = ("give one of: hours; tflop; params and tokens; step_time_s, steps and reference_accelerator "
          "(e.g. --step-time 0.5 --steps 10000 --reference V100:8)")
+ABSURD_HOURS = 24 * 365
 
 
 @dataclass(frozen=True)
@@ -46,15 +61,24 @@ class Workload:
     reference_accelerator: str | None = None
     efficiency: float = DEFAULT_EFFICIENCY
     scale_by: str = "flops"
+    workload_class: str = "transformer"
+    bytes_per_param: float = DEFAULT_BYTES_PER_PARAM
+    sequence_length: int = DEFAULT_SEQUENCE
+    micro_batch: int = 1
+    model_params: float | None = None      # parameters for the memory check when compute is given another way
 
     def __post_init__(self) -> None:
-        for name in ("hours", "tflop", "params", "tokens", "step_time_s", "steps", "efficiency"):
+        for name in ("hours", "tflop", "params", "tokens", "step_time_s", "steps", "efficiency", "bytes_per_param",
+                     "sequence_length", "micro_batch", "model_params"):
             _positive_number(getattr(self, name), f"workload.{name}")
         if self.efficiency > 1:
             raise ValidationError("workload.efficiency", f"must be in (0, 1], got {self.efficiency!r}",
-                                  f"the fraction of peak throughput sustained; default {DEFAULT_EFFICIENCY}")
+                                  f"the A100's fraction of peak sustained; default {DEFAULT_EFFICIENCY}")
         if self.scale_by not in SCALE_BY:
             raise ValidationError("workload.scale_by", f"unknown {self.scale_by!r}", "one of: " + ", ".join(SCALE_BY))
+        if self.workload_class not in WORKLOAD_CLASSES:
+            raise ValidationError("workload.workload_class", f"unknown {self.workload_class!r}",
+                                  "one of: " + ", ".join(WORKLOAD_CLASSES))
         modes = [self.hours is not None, self.tflop is not None,
                  self.params is not None or self.tokens is not None,
                  any(v is not None for v in (self.step_time_s, self.steps, self.reference_accelerator))]
@@ -83,10 +107,17 @@ class Workload:
             return 6.0 * self.params * self.tokens / 1e12
         return None
 
-    def _device_rate(self, accelerator: str, count: int) -> float:
-        acc = accelerators.ACCELERATORS[accelerator]
-        per_device = acc.bandwidth_gbs if self.scale_by == "bandwidth" else acc.peak_tflops
-        return per_device * count
+    @property
+    def memory_params(self) -> float | None:
+        return self.params if self.params is not None else self.model_params
+
+    def _rate(self, accelerator: str, count: int, instance_count: int) -> float:
+        """Sustained TFLOPS (or GB/s) of the whole job."""
+        if self.scale_by == "bandwidth" and self.step_time_s is not None:
+            per_device = accelerators.ACCELERATORS[accelerator].bandwidth_gbs
+        else:
+            per_device = throughput.effective_tflops(accelerator, self.workload_class, self.efficiency)
+        return per_device * count * instance_count * throughput.scaling(count, instance_count, self.workload_class)
 
     def estimate(self, accelerator: str | None, count: int, instance_count: int = 1) -> float | None:
         """Hours on ``instance_count`` instances each with ``count`` x ``accelerator``; None when the model
@@ -95,22 +126,53 @@ class Workload:
             return self.hours
         if accelerator is None or count < 1:
             return None
-        devices_rate = self._device_rate(accelerator, count) * instance_count
+        rate = self._rate(accelerator, count, instance_count)
         if self.step_time_s is not None:
             ref_name, ref_count = accelerators.parse(self.reference_accelerator or "")
             ref_seconds = self.step_time_s * (self.steps or 0)
-            return ref_seconds * self._device_rate(ref_name, ref_count) / devices_rate / 3600.0
-        tflop = self.total_tflop or 0.0
-        return tflop / (devices_rate * self.efficiency) / 3600.0
-
-    def memory_misfit(self, offer: Any) -> str | None:
-        """Why ``offer`` cannot hold this job in accelerator memory, or None."""
-        return None
+            return ref_seconds * self._rate(ref_name, ref_count, 1) / rate / 3600.0
+        return (self.total_tflop or 0.0) / rate / 3600.0
 
     def hours_for(self, offer: Any, instance_count: int = 1) -> float | None:
         """``estimate`` for a catalog ``Offer``."""
         return self.estimate(offer.accelerator, offer.accelerator_count, instance_count)
 
+    # -- memory ---------------------------------------------------------------------------------------------
+    def activation_gib(self) -> float | None:
+        """Activations per device for one micro-batch (transformer class, with activation checkpointing)."""
+        params = self.memory_params
+        if params is None or self.workload_class != "transformer":
+            return None
+        hidden = (params * 128 / 12) ** (1 / 3)
+        layers = hidden / 128
+        seq = self.sequence_length * self.micro_batch
+        return (2 * seq * hidden * layers + 34 * seq * hidden) / 2**30
+
+    def memory_need_gib(self, devices: int) -> tuple[float, float, float] | None:
+        """(per-device total, training state per device, activations per device) in GiB, or None (no params)."""
+        params = self.memory_params
+        if params is None:
+            return None
+        state = params * self.bytes_per_param / 2**30 / max(1, devices)
+        act = self.activation_gib() or 0.0
+        return state + act, state, act
+
+    def memory_misfit(self, offer: Any, instance_count: int = 1) -> str | None:
+        """Why ``offer`` cannot hold this job in accelerator memory, or None (it fits, or nothing to check)."""
+        if self.mode == "hours" or self.memory_params is None or not offer.accelerator:
+            return None
+        devices = offer.accelerator_count * instance_count
+        need = self.memory_need_gib(devices)
+        have = (offer.accelerator_memory_gib or 0) * MEMORY_USABLE
+        if need is None or need[0] <= have:
+            return None
+        total, state, act = need
+        return (f"does not fit in memory: needs {total:.1f} GiB per device ({state:.1f} GiB training state = "
+                f"{self.memory_params:.3g} params x {self.bytes_per_param:g} B sharded over {devices} device(s), "
+                f"+ {act:.1f} GiB activations), {offer.accelerator} has {offer.accelerator_memory_gib:g} GiB "
+                f"({have:.1f} usable)")
+
+    # -- explanation ----------------------------------------------------------------------------------------
     def assumptions(self, offer: Any = None, instance_count: int = 1) -> list[str]:
         """Human-readable assumptions behind ``hours_for(offer, instance_count)``."""
         out: list[str] = []
@@ -119,7 +181,8 @@ class Workload:
             return out
         if self.step_time_s is not None:
             ref_name, ref_count = accelerators.parse(self.reference_accelerator or "")
-            basis = "memory bandwidth" if self.scale_by == "bandwidth" else "peak dense BF16/FP16 TFLOPS"
+            basis = ("memory bandwidth" if self.scale_by == "bandwidth"
+                     else f"effective {self.workload_class} throughput (MLPerf fit)")
             out.append(f"{self.steps} steps x {self.step_time_s:g} s measured on {ref_count} x {ref_name}; "
                        f"other offers scaled by {basis}, same efficiency as the reference")
         else:
@@ -128,17 +191,31 @@ class Workload:
                            f"{self.total_tflop:.3g} TFLOP (dense transformer, forward+backward)")
             else:
                 out.append(f"compute = {self.tflop:.3g} TFLOP given")
-            out.append(f"efficiency {self.efficiency:g} of peak (default {DEFAULT_EFFICIENCY}: typical MFU of "
-                       "tuned transformer training)")
+            out.append(f"efficiency {self.efficiency:g}: an A100 sustains {self.efficiency:g} x 312 TFLOPS peak "
+                       f"(default {DEFAULT_EFFICIENCY}: typical MFU of tuned transformer training)")
         if offer is not None and offer.accelerator:
             acc = accelerators.ACCELERATORS[offer.accelerator]
-            rate = (f"{acc.bandwidth_gbs:g} GB/s" if self.scale_by == "bandwidth" and self.step_time_s is not None
-                    else f"{acc.peak_tflops:g} TFLOPS peak")
-            out.append(f"{offer.accelerator}: {rate} per device ({acc.source})")
+            factor, how = throughput.speed_factor(offer.accelerator, self.workload_class)
+            sustained = throughput.effective_tflops(offer.accelerator, self.workload_class, self.efficiency)
+            out.append(f"{offer.accelerator}: {sustained:.0f} TFLOPS sustained per device for {self.workload_class} "
+                       f"({how}; {acc.peak_tflops:g} TFLOPS peak, {acc.source})")
             devices = offer.accelerator_count * instance_count
             if devices > 1:
-                out.append(f"linear scaling over {devices} devices ({instance_count} instance(s) x "
-                           f"{offer.accelerator_count}); real scaling is lower")
+                out.append(throughput.scaling_note(offer.accelerator_count, instance_count, self.workload_class))
+            need = self.memory_need_gib(devices) if self.memory_params is not None else None
+            if need is not None:
+                out.append(f"memory per device: {need[0]:.1f} GiB ({need[1]:.1f} GiB training state at "
+                           f"{self.bytes_per_param:g} B/param sharded over {devices}, {need[2]:.1f} GiB activations"
+                           + (")" if self.workload_class == "transformer" else ", not estimated for this class)")
+                           + f" of {acc.memory_gib:g} GiB")
+            elif self.mode == "compute":
+                out.append("memory fit not checked (give params, or --model-params)")
+            hours = self.hours_for(offer, instance_count)
+            if hours is not None and hours > ABSURD_HOURS:
+                out.append(f"WARNING: {hours:,.0f} h is {hours / ABSURD_HOURS:.1f} years on this offer: check the "
+                           "workload, or use more devices")
+            elif hours is not None and hours < 1 / 60:
+                out.append(f"WARNING: {hours * 3600:.1f} s is under a minute: check the workload's units")
         elif offer is not None:
             out.append("CPU-only offer: no accelerator throughput, hours not estimated")
         return out

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from cost_helpers import row, write_rows
 
 from cloudml.cli import main
-from cloudml.cost import PlanRequest, Workload, plan
+from cloudml.cost import PlanRequest, Workload, plan, throughput
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,18 +93,34 @@ def test_plan_ranks_by_cost_to_finish_and_marks_pareto():
     data = json.loads(out)["plans"]
     totals = [d["total_usd"] for d in data]
     assert totals == sorted(totals)
-    assert any(d["pareto"] for d in data) and all(d["accelerator_memory_gib"] for d in data)
+    assert any(d["pareto"] for d in data) and all(d["accelerator_memory_gib"] >= 80 for d in data)
     per_hour = plan(PlanRequest(min_accelerator_memory_gib=80, workload=Workload(tflop=3.2e6)))
-    # cheapest per hour: 1 x A100-80GB at $3.673/h; cheapest to finish: 1 x H100-NVL at $6.98/h, 835 vs 312 TFLOPS
-    assert per_hour[0].offer.instance_type == "Standard_NC24ads_A100_v4"
-    assert data[0]["instance_type"] == "Standard_NC40ads_H100_v5"
-    assert data[0]["total_usd"] == pytest.approx(6.98 * 3.2e6 / (835 * 0.4) / 3600)
+    assert per_hour[0].offer.instance_type == "Standard_NC24ads_A100_v4"      # 1 x A100-80GB at $3.673/h
+    best = data[0]
+    rate = throughput.effective_tflops(best["accelerator"], "transformer", 0.4) * best["accelerator_count"]
+    rate *= throughput.scaling(best["accelerator_count"], 1, "transformer")
+    assert best["total_usd"] == pytest.approx(best["price_usd_hour"] * 3.2e6 / rate / 3600)
+    assert best["instance_type"] != per_hour[0].offer.instance_type        # cheapest to finish is not cheapest/h
+
+
+def test_plan_takes_the_workload_class_and_rules_out_offers_that_cannot_hold_7b():
+    code, out, _ = run("cost", "plan", "--params", "7e9", "--tokens", "1e11", "--workload-class", "transformer",
+                       "--accelerator", "L4:1", "--format", "json")
+    assert code == 3 and "does not fit in memory" in out and "L4 has 24 GiB" in out
+    code, out, _ = run("cost", "plan", "--params", "7e9", "--tokens", "1e11", "--limit", "0", "--format", "json")
+    plans = json.loads(out)["plans"]
+    assert plans and not any(p["accelerator_count"] == 1 and p["accelerator_memory_gib"] <= 80 for p in plans)
+    code, out, _ = run("cost", "plan", "--workload-tflop", "1e6", "--workload-class", "vision", "-a", "H100:8")
+    assert code == 0 and "for vision" in out
+    code, out, _ = run("cost", "plan", "--workload-tflop", "1e6", "--workload-class", "audio")
+    assert code == 2
 
 
 def test_plan_table_shows_assumptions():
     code, out, _ = run("cost", "plan", "--params", "7e9", "--tokens", "1e11", "-a", "H100:8", "--efficiency", "0.35")
     assert code == 0
     assert "compute = 6 x 7e+09 params" in out and "efficiency 0.35" in out and "989 TFLOPS peak" in out
+    assert "fitted to MLPerf Training" in out and "memory per device" in out
 
 
 def test_instances_list_filters():
