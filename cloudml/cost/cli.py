@@ -355,10 +355,11 @@ def validate(catalog_path: str | None, verbose: bool) -> None:
 @click.option("--region", "regions", multiple=True, help="Regions to fetch (default: the snapshot's regions).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write here instead of the user cache.")
 def refresh(providers: tuple[str, ...], regions: tuple[str, ...], out: str | None) -> None:
-    """Pull current prices from the providers' price APIs into the user cache (with as_of).
+    """Pull current prices from the providers' price APIs into the user cache (each row's observed_at = today).
 
-    Endpoints: AWS Price List via boto3 (CLOUDML_AWS_PRICING_ENDPOINT to override); GCP Cloud Billing Catalog
-    (CLOUDML_GCP_BILLING_URL, API key in CLOUDML_GCP_API_KEY); Azure Retail Prices (CLOUDML_AZURE_PRICES_URL).
+    Credentials: AWS (Price List + EC2 spot history) uses boto3's usual chain; GCP's Cloud Billing Catalog needs
+    CLOUDML_GCP_API_KEY or CLOUDML_GCP_ACCESS_TOKEN; Azure Retail Prices is public. Endpoints can be overridden
+    with CLOUDML_AWS_PRICING_ENDPOINT, CLOUDML_AWS_EC2_ENDPOINT, CLOUDML_GCP_BILLING_URL, CLOUDML_AZURE_PRICES_URL.
     """
     def body() -> None:
         from cloudml.cost import refresh as refresher
