@@ -41,7 +41,7 @@ import math
 import os
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date
 from pathlib import Path
 
@@ -131,9 +131,20 @@ def price_age(offers: Iterable[Offer], today: date | None = None) -> str:
 class Catalog:
     rows: tuple[Offer, ...]
     dropped: list[tuple[Mapping[str, str], str]]
+    _index: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def subset(self, accelerator: str | None = None, capacity: str | None = None) -> tuple[Offer, ...]:
+        """The rows with this accelerator (None: any) and capacity (None: any), from an index built on first use."""
+        key = (accelerator, capacity)
+        hit = self._index.get(key)
+        if hit is None:
+            hit = tuple(o for o in self.rows if (accelerator is None or o.accelerator == accelerator)
+                        and (capacity is None or o.capacity == capacity))
+            self._index[key] = hit
+        return hit
 
 
 def _number(row: Mapping[str, str], name: str, required: bool = False) -> float | None:
@@ -367,6 +378,40 @@ def override_path(path: str | os.PathLike[str] | None = None) -> Path | None:
 
 
 _LOADED: dict[tuple, Catalog] = {}
+# The validated catalog is also kept between processes (``marshal``, stdlib, no import cost) next to the refresh
+# cache, keyed on the inputs' paths and mtimes, this module, the validation rules' version and today's date (a
+# retiring row becomes retired on its date): a cold ``cloudml cost compare`` skips parsing and validating.
+VALIDATED_FILE = "catalog.validated.marshal"
+VALIDATED_VERSION = 1
+
+
+def _read_validated(path: Path, key: str) -> Catalog | None:
+    import marshal
+
+    try:
+        with open(path, "rb") as fh:
+            data = marshal.load(fh)
+        if data.get("key") != key:
+            return None
+        rows = tuple(Offer(*values) for values in data["rows"])
+        return Catalog(rows=rows, dropped=[(dict(row), reason) for row, reason in data["dropped"]])
+    except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def _write_validated(path: Path, key: str, catalog: Catalog) -> None:
+    import marshal
+
+    data = {"key": key, "rows": [tuple(getattr(o, f) for f in FIELDS) for o in catalog.rows],
+            "dropped": [(dict(row), reason) for row, reason in catalog.dropped]}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            marshal.dump(data, fh)
+        os.replace(tmp, path)
+    except (OSError, ValueError):
+        pass                      # a read-only cache dir only costs the next process a re-parse
 
 
 def _stamp(p: Path | None) -> tuple[str, float] | None:
@@ -392,12 +437,16 @@ def load_catalog(path: str | os.PathLike[str] | None = None, *, verbose: bool = 
     stamp = (_stamp(BUNDLED), _stamp(cache), _stamp(override))
     catalog = _LOADED.get(stamp)
     if catalog is None:
-        layers: list[tuple[str, Iterable[Mapping[str, str]]]] = [("bundled", read_csv(BUNDLED))]
-        if cache.is_file():
-            layers.append((f"cache {cache}", read_csv(cache)))
-        if override is not None:
-            layers.append((f"override {override}", read_csv(override)))
-        catalog = build(layers)
+        key = repr((VALIDATED_VERSION, _stamp(Path(__file__)), date.today().isoformat(), stamp))
+        catalog = _read_validated(cache.with_name(VALIDATED_FILE), key)
+        if catalog is None:
+            layers: list[tuple[str, Iterable[Mapping[str, str]]]] = [("bundled", read_csv(BUNDLED))]
+            if cache.is_file():
+                layers.append((f"cache {cache}", read_csv(cache)))
+            if override is not None:
+                layers.append((f"override {override}", read_csv(override)))
+            catalog = build(layers)
+            _write_validated(cache.with_name(VALIDATED_FILE), key, catalog)
         _LOADED.clear()
         _LOADED[stamp] = catalog
     if verbose:

@@ -5,8 +5,10 @@ Invariants:
   extra); 2 bad input, with a message naming the value and the accepted forms; 3 nothing feasible, with the
   closest offers and what each breaks;
 - ``--format json|csv`` carry the same numbers as the table (JSON floats are not rounded);
-- rich is imported only to print a table, matplotlib only for ``cost plot``, boto3 only inside
-  ``catalog refresh --provider sagemaker``; nothing here imports a cloud SDK, torch or TensorFlow otherwise.
+- tables are plain text (``cloudml.cost.table``, stdlib) so the commands start fast; matplotlib is imported only for
+  ``cost plot``, boto3 only inside ``catalog refresh --provider sagemaker``; nothing here imports a cloud SDK,
+  torch or TensorFlow otherwise;
+- every printed table says how old its prices are (``price_age``).
 """
 
 from __future__ import annotations
@@ -21,11 +23,17 @@ from typing import Any
 
 import click
 
+from cloudml.cost import table
 from cloudml.cost.catalog import Catalog, load_catalog, price_age
 from cloudml.cost.instances import PROVIDERS
 from cloudml.cost.planner import OBJECTIVES, Plan, PlanRequest, pareto_front, plan
-from cloudml.cost.workload import (DEFAULT_BYTES_PER_PARAM, DEFAULT_EFFICIENCY, DEFAULT_SEQUENCE, WORKLOAD_CLASSES,
-                                   Workload)
+from cloudml.cost.workload import (
+    DEFAULT_BYTES_PER_PARAM,
+    DEFAULT_EFFICIENCY,
+    DEFAULT_SEQUENCE,
+    WORKLOAD_CLASSES,
+    Workload,
+)
 from cloudml.errors import CloudMLError, MissingDependencyError, NoFeasibleOfferError, ValidationError
 
 PROVIDER_ALIASES = {"aws": "sagemaker", "gcp": "vertex", "google": "vertex", "azure": "azureml"}
@@ -144,15 +152,13 @@ def _request(o: dict[str, Any], objective: str) -> tuple[PlanRequest, Catalog]:
     return request, catalog
 
 
-def _console():
-    from rich.console import Console
-
-    # Piped output gets a wide fixed width so columns are not truncated; a terminal keeps its own width.
-    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-
-
 def _fmt(value: float | None, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
+
+
+PLAN_COLUMNS = (("#", "right"), ("provider", "left"), ("instance type", "left"), ("region", "left"),
+                ("accelerators", "left"), ("capacity", "left"), ("$/hour", "right"), ("hours", "right"),
+                ("total $", "right"), ("", "left"))
 
 
 def emit_plans(plans: Sequence[Plan], fmt: str, title: str, limit: int | None = None) -> None:
@@ -176,29 +182,27 @@ def emit_plans(plans: Sequence[Plan], fmt: str, title: str, limit: int | None = 
             writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in keys})
         click.echo(buf.getvalue(), nl=False)
         return
-    from rich.table import Table
-
-    table = Table(title=title, caption=age.capitalize())
-    for col, justify in (("#", "right"), ("provider", "left"), ("instance type", "left"), ("region", "left"),
-                         ("accelerators", "left"), ("capacity", "left"), ("$/hour", "right"), ("hours", "right"),
-                         ("total $", "right"), ("", "left")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    rows = []
     for i, p in enumerate(shown):
         o = p.offer
         marks = ("P" if id(p) in front else "") + ("*" if o.derived else "") + ("R" if o.lifecycle == "retiring" else "")
-        table.add_row(str(i + 1), o.provider, o.instance_type, o.region,
-                      f"{o.accelerator_count} x {o.accelerator}" if o.accelerator else "-", o.capacity,
-                      f"{p.hourly_usd:,.2f}", _fmt(p.hours, "{:,.2f}"), _fmt(p.total_usd, "{:,.2f}"), marks)
-    console = _console()
-    console.print(table)
+        accel = f"{o.accelerator_count} x {o.accelerator}" if o.accelerator else "-"
+        if p.instance_count > 1:
+            accel += f" (x{p.instance_count} instances)"
+        rows.append([str(i + 1), o.provider, o.instance_type, o.region, accel, o.capacity, f"{p.hourly_usd:,.2f}",
+                     _fmt(p.hours, "{:,.2f}"), _fmt(p.total_usd, "{:,.2f}"), marks])
+    lines = [table.render(title, PLAN_COLUMNS, rows, age.capitalize())]
     if shown:
-        console.print(f"Best: {shown[0].offer.label}. Assumptions:", highlight=False)
-        for a in shown[0].assumptions:
-            console.print(f"  - {a}", highlight=False, markup=False)
-    console.print("P = on the time/cost Pareto front; * = derived price (formula in the assumptions); "
-                  "R = retiring", highlight=False)
+        lines.append(f"Best: {shown[0].offer.label}. Assumptions:")
+        lines += [f"  - {a}" for a in shown[0].assumptions]
+        warned = [p for p in shown[1:] if any(a.startswith("WARNING") for a in p.assumptions)]
+        if warned:
+            lines.append(f"{len(warned)} more row(s) carry a WARNING (estimate over a year or under a minute); "
+                         "--format json shows every row's assumptions")
+    lines.append("P = on the time/cost Pareto front; * = derived price (formula in the assumptions); R = retiring")
     if limit and len(plans) > limit:
-        console.print(f"({len(plans) - limit} more; use --limit 0 for all)", highlight=False)
+        lines.append(f"({len(plans) - limit} more; use --limit 0 for all)")
+    click.echo("\n".join(lines))
 
 
 @click.group()
@@ -246,30 +250,13 @@ def plot(**o: Any) -> None:
         request, catalog = _request(o, "cheapest-to-finish")
         plans = plan(request, catalog)
         try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
+            import matplotlib  # noqa: F401
         except ImportError:
             raise MissingDependencyError("plot", "matplotlib") from None
-        fig, ax = plt.subplots(figsize=(9, 6))
-        colours = {"sagemaker": "tab:orange", "vertex": "tab:blue", "azureml": "tab:green"}
-        for provider, colour in colours.items():
-            pts = [p for p in plans if p.offer.provider == provider and p.hours is not None]
-            ax.scatter([p.hours or 0.0 for p in pts], [p.total_usd or 0.0 for p in pts], c=colour, label=provider, alpha=0.8)
-        front = pareto_front(plans)
-        ax.plot([p.hours or 0.0 for p in front], [p.total_usd or 0.0 for p in front], "k--", lw=1, label="Pareto front")
-        for p in front:
-            ax.annotate(p.offer.instance_type, (p.hours, p.total_usd), fontsize=7, xytext=(4, 4),
-                        textcoords="offset points")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("estimated hours")
-        ax.set_ylabel("estimated total cost, USD")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(o["out"], dpi=120)
-        click.echo(f"wrote {o['out']} ({len(plans)} offers, {len(front)} on the Pareto front)")
+        from cloudml.cost import plot as plotting
+
+        drawn, front = plotting.draw(plans, request, o["out"])
+        click.echo(f"wrote {o['out']} ({drawn} offers, {front} on the Pareto front)")
     _run(body)
 
 
@@ -310,18 +297,14 @@ def show(providers: tuple[str, ...], catalog_path: str | None, verbose: bool, fm
         elif fmt == "json":
             click.echo(json.dumps([asdict(r) for r in rows], indent=2))
         else:
-            from rich.table import Table
-
-            table = Table(title=f"Catalog ({len(rows)} offers)", caption=price_age(rows).capitalize())
-            for col in ("provider", "instance type", "region", "accelerators", "capacity", "$/hour", "observed",
-                        "lifecycle", "source"):
-                table.add_column(col)
-            for r in rows:
-                table.add_row(r.provider, r.instance_type, r.region,
-                              f"{r.accelerator_count} x {r.accelerator}" if r.accelerator else "-", r.capacity,
-                              f"{r.price_usd_hour:,.4f}" + ("*" if r.derived else ""), r.observed_at,
-                              r.lifecycle + (f" {r.retires_on}" if r.retires_on else ""), r.source)
-            _console().print(table)
+            cols = (("provider", "left"), ("instance type", "left"), ("region", "left"), ("accelerators", "left"),
+                    ("capacity", "left"), ("$/hour", "right"), ("observed", "left"), ("lifecycle", "left"),
+                    ("source", "left"))
+            cells = [[r.provider, r.instance_type, r.region,
+                      f"{r.accelerator_count} x {r.accelerator}" if r.accelerator else "-", r.capacity,
+                      f"{r.price_usd_hour:,.4f}" + ("*" if r.derived else ""), r.observed_at,
+                      r.lifecycle + (f" {r.retires_on}" if r.retires_on else ""), r.source] for r in rows]
+            click.echo(table.render(f"Catalog ({len(rows)} offers)", cols, cells, price_age(rows).capitalize()))
     _run(body)
 
 

@@ -117,7 +117,7 @@ def _solve(a: list[list[float]], b: list[float]) -> list[float]:
         for r in range(n):
             if r != col and m[r][col]:
                 f = m[r][col] / m[col][col]
-                m[r] = [vr - f * vc for vr, vc in zip(m[r], m[col])]
+                m[r] = [vr - f * vc for vr, vc in zip(m[r], m[col], strict=True)]
     return [m[i][n] / m[i][i] for i in range(n)]
 
 
@@ -140,14 +140,14 @@ def _fit(results: list[Result], fixed: frozenset[str]) -> dict[str, float]:
     xs = [_row(r, index) for r in results]
     ys = [math.log(r.minutes) + math.log(r.accelerators) for r in results]
     ata = [[sum(x[i] * x[j] for x in xs) for j in range(len(cols))] for i in range(len(cols))]
-    aty = [sum(x[i] * y for x, y in zip(xs, ys)) for i in range(len(cols))]
-    return dict(zip(cols, _solve(ata, aty)))
+    aty = [sum(x[i] * y for x, y in zip(xs, ys, strict=True)) for i in range(len(cols))]
+    return dict(zip(cols, _solve(ata, aty), strict=True))
 
 
 def predict(params: dict[str, float], r: Result) -> float:
     index = {c: i for i, c in enumerate(params)}
     x = _row(r, index)
-    return math.exp(sum(v * p for v, p in zip(x, params.values()))) / r.accelerators
+    return math.exp(sum(v * p for v, p in zip(x, params.values(), strict=True))) / r.accelerators
 
 
 @dataclass(frozen=True)

@@ -78,16 +78,28 @@ class PlanRequest:
                                   "give hours, TFLOPs, params x tokens, or a measured step time")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Plan:
+    """One offer evaluated against a request. ``assumptions`` are worked out when first read (planning the full
+    catalog explains only the plans someone looks at)."""
+
     offer: Offer
     hours: float | None
     total_usd: float | None
-    assumptions: tuple[str, ...] = ()
+    extra_assumptions: tuple[str, ...] = ()
     instance_count: int = 1
     violations: tuple[str, ...] = field(default=(), compare=False)
-    distance: int = field(default=0, compare=False)     # how far from feasible: a wrong accelerator kind is 10
+    distance: int = field(default=0, compare=False)     # how far from feasible: a wrong accelerator kind is 100
+    request: PlanRequest | None = field(default=None, compare=False, repr=False)
+    _assumptions: tuple[str, ...] | None = field(default=None, init=False, compare=False, repr=False)
 
+    @property
+    def assumptions(self) -> tuple[str, ...]:
+        cached = self._assumptions
+        if cached is None:
+            cached = _assumptions(self) + self.extra_assumptions
+            object.__setattr__(self, "_assumptions", cached)
+        return cached
 
     @property
     def hourly_usd(self) -> float:
@@ -168,23 +180,13 @@ def _evaluate(offer: Offer, request: PlanRequest, acc: accelerators.Request | No
     if request.max_hourly_usd is not None and hourly > request.max_hourly_usd:
         why.append(f"${hourly:.2f}/h > max ${request.max_hourly_usd:g}/h")
     hours = total = None
-    assumptions = [price_assumption(offer)]
-    if acc is not None and acc.note:
-        assumptions.append(acc.note)
-    if hosts and hosts > 1:
-        assumptions.append(f"TPU slice of {acc.count if acc else 0} chips = {hosts} hosts x {offer.instance_type} "
-                           f"({offer.accelerator_count} chips each), billed as {hosts} instances")
-    if n > 1:
-        assumptions.append(f"{n} instances billed together")
-    if offer.lifecycle == "retiring":
-        assumptions.append(f"RETIRING: {offer.instance_type} is retired by its provider on {offer.retires_on}")
-    if request.workload is not None:
-        unfit = request.workload.memory_misfit(offer, n)
+    workload = request.workload
+    if workload is not None:
+        unfit = workload.memory_misfit(offer, n)
         if unfit:
             why.append(unfit)
             distance += 5
-        hours = request.workload.hours_for(offer, n)
-        assumptions += request.workload.assumptions(offer, n)
+        hours = workload.hours_for(offer, n)
         if hours is None:
             why.append("hours cannot be estimated (no accelerator throughput)")
         else:
@@ -193,9 +195,31 @@ def _evaluate(offer: Offer, request: PlanRequest, acc: accelerators.Request | No
                 why.append(f"{hours:.2f} h > max {request.max_hours:g} h")
             if request.max_total_usd is not None and total > request.max_total_usd:
                 why.append(f"${total:,.2f} total > max ${request.max_total_usd:,.2f}")
+    return Plan(offer, hours, total, (), n, tuple(why), distance + len(why), request)
+
+
+def _assumptions(p: Plan) -> tuple[str, ...]:
+    """What a plan rests on, in the order a reader needs it (computed on first access)."""
+    offer, request, n = p.offer, p.request, p.instance_count
+    out = [price_assumption(offer)]
+    if request is None:
+        return tuple(out)
+    acc = _accelerator_filter(request)
+    if acc is not None and acc.note:
+        out.append(acc.note)
+    hosts = n // request.instance_count
+    if hosts > 1:
+        out.append(f"TPU slice of {acc.count if acc else 0} chips = {hosts} hosts x {offer.instance_type} "
+                   f"({offer.accelerator_count} chips each), billed as {hosts} instances")
+    if n > 1:
+        out.append(f"{n} instances billed together")
+    if offer.lifecycle == "retiring":
+        out.append(f"RETIRING: {offer.instance_type} is retired by its provider on {offer.retires_on}")
+    if request.workload is not None:
+        out += request.workload.assumptions(offer, n)
     if offer.spot:
-        assumptions.append("spot capacity can be reclaimed; restarts add time not counted here")
-    return Plan(offer, hours, total, tuple(assumptions), n, tuple(why), distance + len(why))
+        out.append("spot capacity can be reclaimed; restarts add time not counted here")
+    return tuple(out)
 
 
 def price_assumption(offer: Offer) -> str:
@@ -205,13 +229,18 @@ def price_assumption(offer: Offer) -> str:
             f"observed {offer.observed_at})")
 
 
+def _tie(p: Plan) -> tuple[str, str, str, str]:
+    o = p.offer
+    return (o.provider, o.instance_type, o.region, o.capacity)
+
+
 def _rank_key(objective: str):
     inf = float("inf")
     if objective == "cheapest-per-hour":
-        return lambda p: (p.hourly_usd, p.total_usd if p.total_usd is not None else inf, p.offer.label)
+        return lambda p: (p.hourly_usd, p.total_usd if p.total_usd is not None else inf, _tie(p))
     if objective == "cheapest-to-finish":
-        return lambda p: (p.total_usd if p.total_usd is not None else inf, p.hours or inf, p.offer.label)
-    return lambda p: (p.hours if p.hours is not None else inf, p.total_usd or inf, p.offer.label)
+        return lambda p: (p.total_usd if p.total_usd is not None else inf, p.hours or inf, _tie(p))
+    return lambda p: (p.hours if p.hours is not None else inf, p.total_usd or inf, _tie(p))
 
 
 def plan(request: PlanRequest, catalog: Catalog | None = None) -> list[Plan]:
@@ -220,11 +249,16 @@ def plan(request: PlanRequest, catalog: Catalog | None = None) -> list[Plan]:
     catalog = catalog if catalog is not None else load_catalog()
     acc = _accelerator_filter(request)
     slice_host = _slice_host(catalog, acc, request.allow_tpu_slices)
-    evaluated = [_evaluate(offer, request, acc, slice_host) for offer in catalog.rows]
     key = _rank_key(request.objective)
-    feasible = sorted((p for p in evaluated if not p.violations), key=key)
+    capacity = None if request.spot is None else ("spot" if request.spot else "on_demand")
+    # the offers that can satisfy the request first (an index on accelerator and capacity); the whole catalog
+    # is evaluated only to explain a request nothing satisfies
+    likely = catalog.subset(acc.name if acc is not None else None, capacity)
+    feasible = sorted((p for p in (_evaluate(o, request, acc, slice_host) for o in likely) if not p.violations),
+                      key=key)
     if feasible:
         return feasible
+    evaluated = [_evaluate(offer, request, acc, slice_host) for offer in catalog.rows]
     ranked = sorted(evaluated, key=lambda p: (p.distance, key(p)))
     closest = ranked[:5]
     if acc is not None:   # the nearest offers of the same accelerator first, then the rest
@@ -307,7 +341,7 @@ def plan_for(resources, providers: Sequence[str], instance_count: int = 1, workl
             f"estimated cost ${best.total_usd:,.2f} ({best.hours:.2f} h on {best.offer.label}) exceeds "
             f"max_total_usd ${limit:,.2f}; nothing was started. Assumptions:\n{lines}")
     if limit is not None and best.total_usd is None:
-        best = replace(best, assumptions=best.assumptions + (
+        best = replace(best, extra_assumptions=best.extra_assumptions + (
             f"no workload given: total cost not estimated, max_total_usd ${limit:,.2f} not checked",))
         plans = [best, *plans[1:]]
     return plans

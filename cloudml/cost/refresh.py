@@ -45,7 +45,15 @@ from pathlib import Path
 from typing import Any
 
 from cloudml.cost import instances
-from cloudml.cost.catalog import SAGEMAKER_PREMIUM, VERTEX_PREMIUM, Offer, build, cache_path, read_csv, write_csv
+from cloudml.cost.catalog import (
+    SAGEMAKER_PREMIUM,
+    VERTEX_PREMIUM,
+    Offer,
+    build,
+    cache_path,
+    read_csv,
+    write_csv,
+)
 from cloudml.errors import CloudMLError, CredentialsError, MissingDependencyError
 
 GCP_BILLING_URL = "https://cloudbilling.googleapis.com/v1"
@@ -317,15 +325,15 @@ def fetch_vertex(regions: Sequence[str], observed: str) -> list[Offer]:
                 own = [vertex.get((region, capacity, c)) for c, _ in needed]
                 gce = [compute.get((region, capacity, c)) for c, _ in needed]
                 if all(own):
-                    total = sum(p[0] * qty for p, (_c, qty) in zip(own, needed))  # type: ignore[index]
-                    ids = ", ".join(f"{c} {p[1]}" for (c, _), p in zip(needed, own))  # type: ignore[index]
-                    vm = sum(p[0] * q for p, (_c, q) in zip(gce, needed)) if all(gce) else None  # type: ignore
+                    total = sum(p[0] * qty for p, (_c, qty) in zip(own, needed, strict=True))  # type: ignore[index]
+                    ids = ", ".join(f"{c} {p[1]}" for (c, _), p in zip(needed, own, strict=True))  # type: ignore[index]
+                    vm = sum(p[0] * q for p, (_c, q) in zip(gce, needed, strict=True)) if all(gce) else None  # type: ignore
                     offers.append(_offer("vertex", itype, region, shape, total, capacity,
                                          f"GCP Cloud Billing Catalog {GCP_VERTEX_SERVICE} (Vertex AI) skus {ids}",
                                          observed, False, vm=vm))
                 elif all(gce):
-                    vm = float(sum(p[0] * qty for p, (_c, qty) in zip(gce, needed)))  # type: ignore[index]
-                    ids = ", ".join(f"{c} {p[1]}" for (c, _), p in zip(needed, gce))  # type: ignore[index]
+                    vm = float(sum(p[0] * qty for p, (_c, qty) in zip(gce, needed, strict=True)))  # type: ignore[index]
+                    ids = ", ".join(f"{c} {p[1]}" for (c, _), p in zip(needed, gce, strict=True))  # type: ignore[index]
                     offers.append(_offer("vertex", itype, region, shape, vm * VERTEX_PREMIUM, capacity,
                                          f"GCP Cloud Billing Catalog {GCP_COMPUTE_SERVICE} skus {ids}", observed, True,
                                          f"Compute Engine {vm:.6f} x VERTEX_PREMIUM {VERTEX_PREMIUM} (no Vertex AI "

@@ -35,8 +35,15 @@ from pathlib import Path
 
 from cloudml import accelerators
 from cloudml.cost import instances
-from cloudml.cost.catalog import (BUNDLED, SAGEMAKER_PREMIUM, VERTEX_PREMIUM, Offer, build, inverted_pairs,
-                                  write_csv)
+from cloudml.cost.catalog import (
+    BUNDLED,
+    SAGEMAKER_PREMIUM,
+    VERTEX_PREMIUM,
+    Offer,
+    build,
+    inverted_pairs,
+    write_csv,
+)
 
 PRICES_OBSERVED = "2026-11-23"
 REGIONAL_OBSERVED = "2026-12-01"

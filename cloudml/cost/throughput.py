@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from cloudml import accelerators
@@ -35,6 +35,7 @@ def fitted() -> dict:
     return json.loads(FITTED_FILE.read_text(encoding="utf-8"))
 
 
+@cache
 def speed_factor(accelerator: str, workload_class: str) -> tuple[float, str]:
     """(sustained throughput relative to an A100 40 GB at the same efficiency, how it was obtained)."""
     speed = fitted()["speed"][workload_class]
@@ -56,11 +57,13 @@ def speed_factor(accelerator: str, workload_class: str) -> tuple[float, str]:
     return ratio, f"not in the MLPerf fit: peak {peak:g} TFLOPS = {ratio:.2f}x an A100's"
 
 
+@cache
 def effective_tflops(accelerator: str, workload_class: str, efficiency: float) -> float:
     """Sustained TFLOPS of one device (see the module docstring)."""
     return accelerators.ACCELERATORS[ANCHOR].peak_tflops * efficiency * speed_factor(accelerator, workload_class)[0]
 
 
+@cache
 def scaling(devices_per_instance: int, instances: int, workload_class: str) -> float:
     """Fraction of linear throughput kept on ``devices_per_instance`` x ``instances`` devices."""
     fit = fitted()

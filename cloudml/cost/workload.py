@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from cloudml import accelerators
 from cloudml.cost import throughput
 from cloudml.errors import ValidationError
-from cloudml.spec import _positive_number
 
 DEFAULT_EFFICIENCY = 0.4
 DEFAULT_BYTES_PER_PARAM = 16.0
@@ -48,6 +48,32 @@ SCALE_BY = ("flops", "bandwidth")
 FORMS = ("give one of: hours; tflop; params and tokens; step_time_s, steps and reference_accelerator "
          "(e.g. --step-time 0.5 --steps 10000 --reference V100:8)")
 ABSURD_HOURS = 24 * 365
+
+
+def _positive_number(value: Any, name: str) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValidationError(name, f"must be a positive number, got {value!r}")
+
+
+@lru_cache(maxsize=4096)
+def _estimate(workload: Workload, accelerator: str, count: int, instance_count: int) -> float:
+    return workload._estimate(accelerator, count, instance_count)
+
+
+@lru_cache(maxsize=4096)
+def _misfit(workload: Workload, accelerator: str, devices: int, memory_gib: float) -> str | None:
+    return workload._misfit(accelerator, devices, memory_gib)
+
+
+@lru_cache(maxsize=256)
+def _activation_gib(params: float | None, workload_class: str, tokens: int) -> float | None:
+    if params is None or workload_class != "transformer":
+        return None
+    hidden = (params * 128 / 12) ** (1 / 3)
+    layers = hidden / 128
+    return (2 * tokens * hidden * layers + 34 * tokens * hidden) / 2**30
 
 
 @dataclass(frozen=True)
@@ -126,6 +152,9 @@ class Workload:
             return self.hours
         if accelerator is None or count < 1:
             return None
+        return _estimate(self, accelerator, count, instance_count)
+
+    def _estimate(self, accelerator: str, count: int, instance_count: int) -> float:
         rate = self._rate(accelerator, count, instance_count)
         if self.step_time_s is not None:
             ref_name, ref_count = accelerators.parse(self.reference_accelerator or "")
@@ -140,13 +169,7 @@ class Workload:
     # -- memory ---------------------------------------------------------------------------------------------
     def activation_gib(self) -> float | None:
         """Activations per device for one micro-batch (transformer class, with activation checkpointing)."""
-        params = self.memory_params
-        if params is None or self.workload_class != "transformer":
-            return None
-        hidden = (params * 128 / 12) ** (1 / 3)
-        layers = hidden / 128
-        seq = self.sequence_length * self.micro_batch
-        return (2 * seq * hidden * layers + 34 * seq * hidden) / 2**30
+        return _activation_gib(self.memory_params, self.workload_class, self.sequence_length * self.micro_batch)
 
     def memory_need_gib(self, devices: int) -> tuple[float, float, float] | None:
         """(per-device total, training state per device, activations per device) in GiB, or None (no params)."""
@@ -159,18 +182,20 @@ class Workload:
 
     def memory_misfit(self, offer: Any, instance_count: int = 1) -> str | None:
         """Why ``offer`` cannot hold this job in accelerator memory, or None (it fits, or nothing to check)."""
-        if self.mode == "hours" or self.memory_params is None or not offer.accelerator:
+        if self.hours is not None or self.memory_params is None or not offer.accelerator:
             return None
-        devices = offer.accelerator_count * instance_count
+        return _misfit(self, offer.accelerator, offer.accelerator_count * instance_count,
+                       offer.accelerator_memory_gib or 0.0)
+
+    def _misfit(self, accelerator: str, devices: int, memory_gib: float) -> str | None:
         need = self.memory_need_gib(devices)
-        have = (offer.accelerator_memory_gib or 0) * MEMORY_USABLE
+        have = memory_gib * MEMORY_USABLE
         if need is None or need[0] <= have:
             return None
         total, state, act = need
         return (f"does not fit in memory: needs {total:.1f} GiB per device ({state:.1f} GiB training state = "
                 f"{self.memory_params:.3g} params x {self.bytes_per_param:g} B sharded over {devices} device(s), "
-                f"+ {act:.1f} GiB activations), {offer.accelerator} has {offer.accelerator_memory_gib:g} GiB "
-                f"({have:.1f} usable)")
+                f"+ {act:.1f} GiB activations), {accelerator} has {memory_gib:g} GiB ({have:.1f} usable)")
 
     # -- explanation ----------------------------------------------------------------------------------------
     def assumptions(self, offer: Any = None, instance_count: int = 1) -> list[str]:

@@ -8,7 +8,7 @@ import pytest
 from cost_helpers import row, write_rows
 
 from cloudml.cost import load_catalog, price_of
-from cloudml.cost.catalog import BUNDLED, build, read_csv
+from cloudml.cost.catalog import BUNDLED, build, cache_path, read_csv
 from cloudml.errors import ValidationError
 
 
@@ -190,3 +190,21 @@ def test_price_of():
     assert price_of("vertex", "n1-standard-8").accelerator is None                          # bare host
     assert price_of("vertex", "n1-standard-8", accelerator="T4").price_usd_hour == pytest.approx(0.73 * 1.15)
     assert price_of("sagemaker", "ml.nothing") is None
+
+
+def test_the_validated_catalog_is_reused_across_processes_and_invalidated_by_changes(tmp_path, monkeypatch):
+    from cloudml.cost import catalog as cat
+
+    first = load_catalog()
+    stored = cache_path().with_name(cat.VALIDATED_FILE)
+    assert stored.is_file()
+    cat._LOADED.clear()                                   # as a new process would start
+    again = load_catalog()
+    assert again.rows == first.rows and again is not first and len(again.dropped) == len(first.dropped)
+    override = write_rows(tmp_path / "o.csv", [row("azureml", "Standard_NC4as_T4_v3", "T4", 1, 0.4, region="eastus")])
+    cat._LOADED.clear()
+    changed = load_catalog(override)
+    assert price_of("azureml", "Standard_NC4as_T4_v3", "eastus", catalog=changed).price_usd_hour == 0.4
+    stored.write_bytes(b"not marshal")                    # a damaged file costs a re-parse, never an error
+    cat._LOADED.clear()
+    assert load_catalog().rows == first.rows
