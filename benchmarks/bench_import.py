@@ -1,9 +1,10 @@
 """1. Import and CLI cold start, each a fresh interpreter, against the floor (``python -c pass``) and against
 importing the SDKs cloudml wraps.
 
-Every command runs once untimed (``.pyc`` files written, files in the OS cache), then all commands are timed
-round-robin so background load falls on each alike. The catalog cache folder is a fresh temp dir.
-Budget (issue 9): ``cloudml cost compare`` median under 0.3 s and within 3x of the floor.
+Every command runs once untimed (``.pyc`` files written, files in the OS cache, the validated catalog stored in
+the cache folder, a fresh temp dir), then all commands are timed round-robin so background load falls on each
+alike. Budget (issue 16, with the full multi-region catalog): ``cloudml cost compare`` median at or under 100 ms;
+and (issue 9) within 3x of the floor.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import statistics
 from benchmarks._harness import Check, Context, Figure, interleaved, log, run_quiet
 
 GROUP = "1 start-up"
-CLI_BUDGET_S = 0.300
+CLI_BUDGET_S = 0.100
 FLOOR_FACTOR = 3.0
 COMPARE = ["-m", "cloudml", "cost", "compare", "--accelerator", "A100:8", "--hours", "24", "--spot"]
 COMMANDS = {
@@ -29,8 +30,9 @@ COMMANDS = {
 
 def run(ctx: Context) -> list[Figure]:
     cache = ctx.tempdir("xdg-cache")
-    env = ctx.env(XDG_CACHE_HOME=str(cache))
+    env = ctx.env(XDG_CACHE_HOME=str(cache), CLOUDML_CACHE_DIR=str(cache / "cloudml"))
     env.pop("CLOUDML_CATALOG", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)   # the warm-up run writes the .pyc files the docstring speaks of
     runs = ctx.repeats(15, 5)
     log(f"{len(COMMANDS)} commands x {runs} fresh interpreters each")
     fns = {label: (lambda argv=argv: run_quiet([ctx.python, *argv], env=env, cwd=ctx.root))
@@ -44,9 +46,9 @@ def run(ctx: Context) -> list[Figure]:
         median = statistics.median(samples)
         figures.append(Figure(
             GROUP, f"{label} cold start", "s", samples, "python -c pass", floor,
-            checks=[Check(f"{median * 1e3:.0f} ms vs < 300 ms", median < CLI_BUDGET_S),
+            checks=[Check(f"{median * 1e3:.0f} ms vs <= 100 ms", median <= CLI_BUDGET_S),
                     Check(f"{median / floor_median:.1f}x floor vs <= 3x", median <= FLOOR_FACTOR * floor_median)],
-            budget="< 300 ms and <= 3x floor",
+            budget="<= 100 ms and <= 3x floor",
             note=f"`python {' '.join(COMMANDS[label])}`" if "table" in label else ""))
     figures.append(Figure(GROUP, "import cloudml", "s", t["import cloudml"], "python -c pass", floor,
                           note="SDKs are imported lazily, on a provider's first use"))

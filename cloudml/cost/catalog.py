@@ -35,8 +35,6 @@ Managed spot (SageMaker managed spot, Vertex Spot VMs) = managed on-demand x (VM
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import sys
@@ -344,12 +342,17 @@ def build(layers: Iterable[tuple[str, Iterable[Mapping[str, str]]]]) -> Catalog:
 
 
 def read_csv(path: str | os.PathLike[str]) -> list[dict[str, str]]:
+    import csv
+
     with open(path, newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
 
 
 def write_csv(offers: Iterable[Offer], path: str | os.PathLike[str] | None = None) -> str:
     """Write offers as catalog CSV to ``path`` (atomically) and return the text."""
+    import csv
+    import io
+
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
     writer.writeheader()
@@ -366,7 +369,16 @@ def write_csv(offers: Iterable[Offer], path: str | os.PathLike[str] | None = Non
 
 
 def cache_path() -> Path:
-    """Where ``catalog refresh`` writes: ``<cache dir>/catalog.csv`` (``CLOUDML_CACHE_DIR`` or the user cache dir)."""
+    """Where ``catalog refresh`` writes: ``<cache dir>/catalog.csv`` (``CLOUDML_CACHE_DIR`` or the user cache dir,
+    as ``cloudml.config.cache_dir``; on Linux worked out here without importing that module and platformdirs,
+    which cost a cold ``cloudml cost compare`` more than the rest of the catalog; a test keeps the two equal)."""
+    chosen = os.environ.get("CLOUDML_CACHE_DIR")
+    if chosen:
+        return Path(chosen) / "catalog.csv"
+    if sys.platform.startswith("linux"):
+        xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+        base = Path(xdg) if xdg else Path.home() / ".cache"
+        return base / "cloudml" / "catalog.csv"
     from cloudml.config import cache_dir
 
     return cache_dir() / "catalog.csv"

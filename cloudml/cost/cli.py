@@ -13,9 +13,6 @@ Invariants:
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -166,10 +163,15 @@ def emit_plans(plans: Sequence[Plan], fmt: str, title: str, limit: int | None = 
     shown = list(plans[:limit] if limit else plans)
     age = price_age([p.offer for p in shown])
     if fmt == "json":
+        import json
+
         click.echo(json.dumps({"price_age": age, "plans": [dict(p.to_dict(), rank=i + 1, pareto=id(p) in front)
                                                            for i, p in enumerate(shown)]}, indent=2))
         return
     if fmt == "csv":
+        import csv
+        import io
+
         buf = io.StringIO()
         keys = ["rank", "provider", "instance_type", "region", "accelerator", "accelerator_count", "capacity",
                 "price_usd_hour", "instance_count", "hourly_usd", "hours", "total_usd", "pareto", "derived",
@@ -295,6 +297,8 @@ def show(providers: tuple[str, ...], catalog_path: str | None, verbose: bool, fm
         if fmt == "csv":
             click.echo(write_csv(rows), nl=False)
         elif fmt == "json":
+            import json
+
             click.echo(json.dumps([asdict(r) for r in rows], indent=2))
         else:
             cols = (("provider", "left"), ("instance type", "left"), ("region", "left"), ("accelerators", "left"),

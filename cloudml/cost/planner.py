@@ -78,7 +78,7 @@ class PlanRequest:
                                   "give hours, TFLOPs, params x tokens, or a measured step time")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Plan:
     """One offer evaluated against a request. ``assumptions`` are worked out when first read (planning the full
     catalog explains only the plans someone looks at)."""

@@ -208,3 +208,14 @@ def test_the_validated_catalog_is_reused_across_processes_and_invalidated_by_cha
     stored.write_bytes(b"not marshal")                    # a damaged file costs a re-parse, never an error
     cat._LOADED.clear()
     assert load_catalog().rows == first.rows
+
+
+def test_the_cache_path_agrees_with_the_config_module(monkeypatch, tmp_path):
+    from cloudml import config
+
+    for env in ({"CLOUDML_CACHE_DIR": str(tmp_path / "c")}, {"XDG_CACHE_HOME": str(tmp_path / "x")}, {}):
+        monkeypatch.delenv("CLOUDML_CACHE_DIR", raising=False)
+        monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        assert cache_path() == config.cache_dir() / "catalog.csv", env
