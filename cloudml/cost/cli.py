@@ -78,7 +78,8 @@ def _run(fn: Callable[[], int | None]) -> None:
 def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by compare / plan / plot / instances list."""
     for option in reversed([
-        click.option("--accelerator", "-a", help="NAME[:MIN_COUNT], e.g. A100:8, H100, tpu-v5e:8."),
+        click.option("--accelerator", "-a", help="NAME[:COUNT[+]] per instance: A100:8 exactly 8, A100:1+ at least 1, "
+                                                 "H100 exactly 1, tpu-v5e:8 (chips) or tpu-v5p-8 (Google's name)."),
         click.option("--provider", "-p", "providers", multiple=True, help="sagemaker|vertex|azureml (repeatable)."),
         click.option("--region", "regions", multiple=True, help="Region(s) to consider (repeatable)."),
         click.option("--spot/--on-demand", default=False, help="Spot capacity only, or on-demand only (default)."),
@@ -299,7 +300,7 @@ def show(providers: tuple[str, ...], catalog_path: str | None, verbose: bool, fm
         elif fmt == "json":
             import json
 
-            click.echo(json.dumps([asdict(r) for r in rows], indent=2))
+            click.echo(json.dumps([{k: v for k, v in asdict(r).items() if k != "notes"} for r in rows], indent=2))
         else:
             cols = (("provider", "left"), ("instance type", "left"), ("region", "left"), ("accelerators", "left"),
                     ("capacity", "left"), ("$/hour", "right"), ("observed", "left"), ("lifecycle", "left"),

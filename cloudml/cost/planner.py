@@ -108,6 +108,7 @@ class Plan:
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = asdict(self.offer)
+        out.pop("notes", None)            # maintainer notes stay in the catalog file, out of user output
         out.update(instance_count=self.instance_count, hourly_usd=self.hourly_usd,
                    hours=self.hours, total_usd=self.total_usd, assumptions=list(self.assumptions))
         if self.violations:
@@ -225,7 +226,8 @@ def _assumptions(p: Plan) -> tuple[str, ...]:
 
 def price_assumption(offer: Offer) -> str:
     """The price line every plan shows: the price, where it comes from and when it was observed."""
-    basis = f"derived: {offer.formula}" if offer.derived else f"sourced: {offer.source}"
+    basis = f"derived: {offer.formula}" if offer.derived else f"sourced: {offer.source}" + (
+        f"; {offer.formula}" if offer.formula else "")
     return (f"price ${offer.price_usd_hour:g}/h per instance ({offer.capacity}, {basis}; "
             f"observed {offer.observed_at})")
 

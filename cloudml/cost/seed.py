@@ -169,8 +169,12 @@ def _sagemaker(rows, ec2, excluded) -> list[Offer]:
                 continue
             if sm is not None and region == "us-east-1":
                 od = float(sm["ondemand_usd_hr"])
+                basis = ("SageMaker list price as published for real-time hosting; training assumed to cost the "
+                         "same" if "hosting" in sm["service"] else "SageMaker list price")
+                if "unstated" in sm["region"] or "assumed" in sm["region"]:
+                    basis += "; the list does not name its region: us-east-1 assumed"
                 offers.append(_offer("sagemaker", itype, region, shape.accelerator, shape.count, od, "on_demand",
-                                     _src(sm), PRICES_OBSERVED, False, vm=vm_od,
+                                     _src(sm), PRICES_OBSERVED, False, basis, vm=vm_od,
                                      notes=f"source region {sm['region']!r}; {sm['notes']}"))
             else:
                 od = vm_od * ratio

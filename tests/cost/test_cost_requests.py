@@ -115,3 +115,13 @@ def test_failover_uses_the_original_request_not_the_resolved_one(tmp_path):
     refused = {("sagemaker", "ml.p4d.24xlarge", None)}
     candidate = next_offer(resolved, ("sagemaker", "vertex"), built.get, refused, "job-r2", [], request=job.resources)
     assert candidate is not None and candidate.spec.resources.instance_type == "a2-highgpu-1g"   # 1 GPU fits "1+"
+
+
+def test_json_output_carries_no_maintainer_notes_but_keeps_the_price_basis():
+    code, out = cli("cost", "compare", "--accelerator", "V100:1", "--provider", "sagemaker", "--format", "json")
+    assert code == 0
+    plan = json.loads(out)["plans"][0]
+    assert "notes" not in plan
+    assert any("real-time hosting; training assumed to cost the same" in a for a in plan["assumptions"])
+    code, out = cli("catalog", "show", "--provider", "sagemaker", "--format", "json")
+    assert code == 0 and all("notes" not in row for row in json.loads(out))
