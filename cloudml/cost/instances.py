@@ -64,6 +64,9 @@ FIXED: dict[tuple[str, str], Shape] = {
     ("sagemaker", "ml.g6.xlarge"): _s("L4", 1, 4, 16),
     ("sagemaker", "ml.g6.12xlarge"): _s("L4", 4, 48, 192),
     ("sagemaker", "ml.g6e.2xlarge"): _s("L40S", 1, 8, 64),
+    ("sagemaker", "ml.g6e.16xlarge"): _s("L40S", 1, 64, 512),
+    ("sagemaker", "ml.g6e.24xlarge"): _s("L40S", 4, 96, 768),
+    ("sagemaker", "ml.g6e.48xlarge"): _s("L40S", 8, 192, 1536),
     ("sagemaker", "ml.trn1.2xlarge"): _s("TRAINIUM", 1, 8, 32),
     ("sagemaker", "ml.trn1.32xlarge"): _s("TRAINIUM", 16, 128, 512),
     # --- Vertex AI (Compute Engine machine types)
