@@ -229,7 +229,7 @@ def extract(repo: Path) -> list[dict[str, str]]:
     for name in git("ls-tree", "-r", "--name-only", "HEAD").splitlines():
         m = re.match(r"([^/]+)/results/([^/]+)/([^/]+)/result_\d+\.txt$", name)
         if m:
-            groups.setdefault(m.groups(), []).append(name)
+            groups.setdefault((m.group(1), m.group(2), m.group(3)), []).append(name)
     rows = []
     for (sub, system, bench), files in sorted(groups.items()):
         try:

@@ -68,50 +68,52 @@ def draw(plans: Sequence[Plan], request: PlanRequest, out: str) -> tuple[int, in
     from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
     known = [p for p in plans if p.hours is not None and p.total_usd is not None]
+    hours = {id(p): float(p.hours or 0.0) for p in known}
+    total = {id(p): float(p.total_usd or 0.0) for p in known}
     front = pareto_front(known)
     fig, ax = plt.subplots(figsize=(11, 7))
     for provider, colour in COLOURS.items():
         pts = [p for p in known if p.offer.provider == provider]
         if pts:
-            ax.scatter([p.hours for p in pts], [p.total_usd for p in pts], s=28, c=colour, alpha=0.45,
+            ax.scatter([hours[id(p)] for p in pts], [total[id(p)] for p in pts], s=28, c=colour, alpha=0.45,
                        edgecolors="none", label=f"{NAMES[provider]} ({len(pts)} offers)")
     if front:
-        ax.plot([p.hours for p in front], [p.total_usd for p in front], "-", c="0.25", lw=1.2, zorder=2,
+        ax.plot([hours[id(p)] for p in front], [total[id(p)] for p in front], "-", c="0.25", lw=1.2, zorder=2,
                 label="Pareto front (no offer is both faster and cheaper)")
-        ax.scatter([p.hours for p in front], [p.total_usd for p in front], s=70, zorder=3,
+        ax.scatter([hours[id(p)] for p in front], [total[id(p)] for p in front], s=70, zorder=3,
                    c=[COLOURS[p.offer.provider] for p in front], edgecolors="black", linewidths=1.0)
         import math
 
-        xs = [math.log(p.hours) for p in known]
+        xs = [math.log(hours[id(p)]) for p in known]
         right_edge = max(xs) - 0.25 * (max(xs) - min(xs))
         for i, p in enumerate(front):
             o = p.offer
-            leftward = math.log(p.hours) > right_edge
+            leftward = math.log(hours[id(p)]) > right_edge
             accel = f"{o.accelerator_count}x {o.accelerator}" if o.accelerator else "CPU"
             text = (f"{o.instance_type} ({accel})\n{o.region}, {o.capacity.replace('_', '-')}: "
-                    f"{_hours(p.hours)}, {_money(p.total_usd)}")
-            ax.annotate(text, (p.hours, p.total_usd), xytext=(-12 if leftward else 12, (48 if leftward else 12) + 26 * (i % 2)),
+                    f"{_hours(hours[id(p)])}, {_money(total[id(p)])}")
+            ax.annotate(text, (hours[id(p)], total[id(p)]), xytext=(-12 if leftward else 12, (48 if leftward else 12) + 26 * (i % 2)),
                         textcoords="offset points", fontsize=8.5, ha="right" if leftward else "left",
                         bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "0.7", "alpha": 0.9},
                         arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.8})
-    best = {}
+    best: dict[str, Plan] = {}
     for p in known:          # the cheapest-to-finish offer of each service, labelled too
-        if p.offer.provider not in best or p.total_usd < best[p.offer.provider].total_usd:
+        if p.offer.provider not in best or total[id(p)] < total[id(best[p.offer.provider])]:
             best[p.offer.provider] = p
     for p in best.values():
         if p in front:
             continue
         o = p.offer
-        ax.scatter([p.hours], [p.total_usd], s=60, zorder=3, c=COLOURS[o.provider], edgecolors="black",
+        ax.scatter([hours[id(p)]], [total[id(p)]], s=60, zorder=3, c=COLOURS[o.provider], edgecolors="black",
                    linewidths=0.6, marker="D")
-        ax.annotate(f"best on {NAMES[o.provider]}: {o.instance_type}\n{_hours(p.hours)}, {_money(p.total_usd)}",
-                    (p.hours, p.total_usd), xytext=(10, -24), textcoords="offset points", fontsize=8,
+        ax.annotate(f"best on {NAMES[o.provider]}: {o.instance_type}\n{_hours(hours[id(p)])}, {_money(total[id(p)])}",
+                    (hours[id(p)], total[id(p)]), xytext=(10, -24), textcoords="offset points", fontsize=8,
                     color="0.15", arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.7})
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    if known and min(p.hours for p in known) >= 24:      # whole days read better than 208 d
-        lo, hi = min(p.hours for p in known), max(p.hours for p in known)
+    if known and min(hours[id(p)] for p in known) >= 24:      # whole days read better than 208 d
+        lo, hi = min(hours[id(p)] for p in known), max(hours[id(p)] for p in known)
         days = [d for d in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if lo / 1.5 <= d * 24 <= hi * 1.5]
         ax.xaxis.set_major_locator(FixedLocator([d * 24 for d in days]))
     else:

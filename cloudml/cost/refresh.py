@@ -153,38 +153,39 @@ def fetch_sagemaker(regions: Sequence[str], observed: str) -> list[Offer]:
             kind = " ".join(attrs.get(k, "") for k in ("component", "usagetype")).lower()
             if itype not in known or itype in on_demand or "train" not in kind or "spot" in kind:
                 continue
-            price = _aws_hourly_usd(product)
-            if price is not None:
+            listed = _aws_hourly_usd(product)
+            if listed is not None:
                 sku = product.get("product", {}).get("sku", "?")
-                on_demand[itype] = (price, f"AWS Price List GetProducts AmazonSageMaker sku {sku}", False, None)
+                on_demand[itype] = (listed, f"AWS Price List GetProducts AmazonSageMaker sku {sku}", False, None)
         ec2_od: dict[str, tuple[float, str]] = {}
         for itype in sorted(known):
             ec2_type = itype.removeprefix("ml.")
             for product in _aws_products(client, "AmazonEC2", {"regionCode": region, "instanceType": ec2_type,
                                                                **EC2_ON_DEMAND}):
                 attrs = product.get("product", {}).get("attributes", {})
-                price = _aws_hourly_usd(product)
-                if price is None or not _plain_on_demand(attrs, ec2_type):
+                vm_listed = _aws_hourly_usd(product)
+                if vm_listed is None or not _plain_on_demand(attrs, ec2_type):
                     continue
-                ec2_od[itype] = (price, product.get("product", {}).get("sku", "?"))
+                ec2_od[itype] = (vm_listed, product.get("product", {}).get("sku", "?"))
                 break
         for itype, (ec2_price, sku) in ec2_od.items():
             if itype in on_demand:
-                price, src, _d, _ = on_demand[itype]
-                on_demand[itype] = (price, src, False, ec2_price)
+                sm_price, src, _d, _ = on_demand[itype]
+                on_demand[itype] = (sm_price, src, False, ec2_price)
             else:
                 on_demand[itype] = (ec2_price * SAGEMAKER_PREMIUM, f"AWS Price List GetProducts AmazonEC2 sku {sku}",
                                     True, ec2_price)
-        for itype, (price, src, derived, ec2_price) in sorted(on_demand.items()):
-            formula = f"EC2 {itype[3:]} {ec2_price:g} x SAGEMAKER_PREMIUM {SAGEMAKER_PREMIUM}" if derived else ""
+        for itype, (price, src, derived, vm_price) in sorted(on_demand.items()):
+            formula = f"EC2 {itype[3:]} {vm_price:g} x SAGEMAKER_PREMIUM {SAGEMAKER_PREMIUM}" if derived else ""
             offers.append(_offer("sagemaker", itype, region, known[itype], price, "on_demand", src, observed, derived,
-                                 formula, vm=ec2_price))
+                                 formula, vm=vm_price))
         ec2 = session.client("ec2", region_name=region, endpoint_url=os.environ.get("CLOUDML_AWS_EC2_ENDPOINT") or None)
         with_ec2 = {t: v for t, v in on_demand.items() if t in ec2_od}
         spot = ec2_spot_prices(ec2, [t[3:] for t in with_ec2]) if with_ec2 else {}
-        for itype, (price, _src, _d, ec2_price) in sorted(with_ec2.items()):
-            if itype[3:] not in spot or not ec2_price:
+        for itype, (price, _src, _d, od_vm) in sorted(with_ec2.items()):
+            if itype[3:] not in spot or not od_vm:
                 continue
+            ec2_price = od_vm
             spot_price, zone = spot[itype[3:]]
             if spot_price >= ec2_price:
                 continue
@@ -303,12 +304,23 @@ def _gcp_skus(base: str, service: str, query: dict[str, str], headers: dict[str,
 
 def _components_for(shape: instances.Shape, itype: str) -> list[tuple[str, float]]:
     if shape.accelerator and shape.accelerator.startswith("TPU-"):
-        return [(f"tpu-{shape.accelerator}", shape.count)]
+        return [(f"tpu-{shape.accelerator}", float(shape.count))]
     family = itype[:2]
-    needed = [(f"{family}-core", shape.vcpus or 0), (f"{family}-ram", shape.memory_gib or 0)]
+    needed = [(f"{family}-core", float(shape.vcpus or 0)), (f"{family}-ram", float(shape.memory_gib or 0))]
     if shape.accelerator:
-        needed.append((f"gpu-{shape.accelerator}", shape.count))
+        needed.append((f"gpu-{shape.accelerator}", float(shape.count)))
     return needed
+
+
+def _priced(parts: dict[tuple[str, str, str], tuple[float, str]], region: str, capacity: str,
+            needed: list[tuple[str, float]]) -> tuple[float, str] | None:
+    """(machine price, the SKU ids used) when every component has a SKU in ``parts``, else None."""
+    found = [parts.get((region, capacity, c)) for c, _ in needed]
+    if not all(found):
+        return None
+    hits = [f for f in found if f is not None]
+    total = float(sum(p[0] * qty for p, (_c, qty) in zip(hits, needed, strict=True)))
+    return total, ", ".join(f"{c} {p[1]}" for (c, _), p in zip(needed, hits, strict=True))
 
 
 def fetch_vertex(regions: Sequence[str], observed: str) -> list[Offer]:
@@ -322,18 +334,15 @@ def fetch_vertex(regions: Sequence[str], observed: str) -> list[Offer]:
         for capacity in ("on_demand", "spot"):
             for itype, shape in _vertex_machines():
                 needed = _components_for(shape, itype)
-                own = [vertex.get((region, capacity, c)) for c, _ in needed]
-                gce = [compute.get((region, capacity, c)) for c, _ in needed]
-                if all(own):
-                    total = sum(p[0] * qty for p, (_c, qty) in zip(own, needed, strict=True))  # type: ignore[index]
-                    ids = ", ".join(f"{c} {p[1]}" for (c, _), p in zip(needed, own, strict=True))  # type: ignore[index]
-                    vm = sum(p[0] * q for p, (_c, q) in zip(gce, needed, strict=True)) if all(gce) else None  # type: ignore
+                own = _priced(vertex, region, capacity, needed)
+                gce = _priced(compute, region, capacity, needed)
+                if own is not None:
+                    total, ids = own
                     offers.append(_offer("vertex", itype, region, shape, total, capacity,
                                          f"GCP Cloud Billing Catalog {GCP_VERTEX_SERVICE} (Vertex AI) skus {ids}",
-                                         observed, False, vm=vm))
-                elif all(gce):
-                    vm = float(sum(p[0] * qty for p, (_c, qty) in zip(gce, needed, strict=True)))  # type: ignore[index]
-                    ids = ", ".join(f"{c} {p[1]}" for (c, _), p in zip(needed, gce, strict=True))  # type: ignore[index]
+                                         observed, False, vm=gce[0] if gce else None))
+                elif gce is not None:
+                    vm, ids = gce
                     offers.append(_offer("vertex", itype, region, shape, vm * VERTEX_PREMIUM, capacity,
                                          f"GCP Cloud Billing Catalog {GCP_COMPUTE_SERVICE} skus {ids}", observed, True,
                                          f"Compute Engine {vm:.6f} x VERTEX_PREMIUM {VERTEX_PREMIUM} (no Vertex AI "
