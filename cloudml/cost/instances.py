@@ -60,6 +60,7 @@ FIXED: dict[tuple[str, str], Shape] = {
     ("sagemaker", "ml.g5.xlarge"): _s("A10G", 1, 4, 16),
     ("sagemaker", "ml.g5.2xlarge"): _s("A10G", 1, 8, 32),
     ("sagemaker", "ml.g5.12xlarge"): _s("A10G", 4, 48, 192),
+    ("sagemaker", "ml.g5.16xlarge"): _s("A10G", 1, 64, 256),
     ("sagemaker", "ml.g5.48xlarge"): _s("A10G", 8, 192, 768),
     ("sagemaker", "ml.g6.xlarge"): _s("L4", 1, 4, 16),
     ("sagemaker", "ml.g6.12xlarge"): _s("L4", 4, 48, 192),
