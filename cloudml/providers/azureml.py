@@ -33,7 +33,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cloudml.errors import (
     CapacityError,
@@ -46,7 +46,15 @@ from cloudml.providers import _azureml_envs as envs
 from cloudml.providers import _azureml_requests as requests
 from cloudml.providers._azureml_sdk import credentials_guard as _credentials_guard
 from cloudml.providers._azureml_sdk import to_command
-from cloudml.providers.base import EndpointInfo, EndpointState, Feature, JobInfo, JobState, Provider
+from cloudml.providers.base import (
+    EndpointInfo,
+    EndpointState,
+    Feature,
+    JobInfo,
+    JobState,
+    Provider,
+    refuse_different_spec,
+)
 from cloudml.spec import local_path, uri_scheme
 
 if TYPE_CHECKING:
@@ -89,6 +97,8 @@ class AzureMLProvider(Provider):
     """Azure ML command jobs and managed online endpoints behind cloudml's neutral verbs."""
 
     name = "azureml"
+    option_types: ClassVar[dict[str, tuple[type, ...]]] = dict.fromkeys(
+        ("subscription_id", "resource_group", "workspace", "compute", "datastore"), (str,))
     storage_schemes = ("azureml", "https")
     unsupported = {
         Feature.TPU: "Azure has no TPUs; ask for a GPU (e.g. A100:8) instead",
@@ -263,7 +273,7 @@ class AzureMLProvider(Provider):
         from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
         try:
-            return self._job_info(ml.jobs.get(spec.job_name))
+            return refuse_different_spec(self._job_info(ml.jobs.get(spec.job_name)), spec, bundle)
         except ResourceNotFoundError:
             pass
         compute = self.options.get("compute")
@@ -283,6 +293,7 @@ class AzureMLProvider(Provider):
             if not isinstance(exc, ResourceExistsError):
                 raise
             created = ml.jobs.get(spec.job_name)  # a create retried after it succeeded: the same job
+            return refuse_different_spec(self._job_info(created), spec, bundle)
         log.info("submitted Azure ML job %s on %s", spec.job_name, compute or f"serverless {itype}")
         return self._job_info(created)
 

@@ -44,7 +44,15 @@ from cloudml.providers._vertex_machines import (
     training_image,
 )
 from cloudml.providers._vertex_storage import tree_digest
-from cloudml.providers.base import EndpointInfo, EndpointState, Feature, JobInfo, JobState, Provider
+from cloudml.providers.base import (
+    EndpointInfo,
+    EndpointState,
+    Feature,
+    JobInfo,
+    JobState,
+    Provider,
+    refuse_different_spec,
+)
 from cloudml.runtime.launcher import parse_argv
 from cloudml.spec import DeploySpec, TrainingSpec, make_job_name
 
@@ -96,6 +104,8 @@ class VertexProvider(Provider):
     poll_interval (``Job.wait`` backoff: first and longest seconds, default (2, 30))."""
 
     name = "vertex"
+    option_types: ClassVar[dict[str, tuple[type, ...]]] = dict.fromkeys(
+        ("project", "location", "staging_bucket", "service_account", "network", "kms_key_name"), (str,))
     storage_schemes: ClassVar[tuple[str, ...]] = ("gs",)
     unsupported: ClassVar[dict[Feature, str]] = {
         Feature.PARAMETER_SERVER: "cloudml has no setting for Vertex parameter-server pools; "
@@ -232,14 +242,14 @@ class VertexProvider(Provider):
         machine = self.machine_for(spec)
         existing = self._find_job(job_name)
         if existing is not None:
-            return self._job_info(existing)
+            return refuse_different_spec(self._job_info(existing), spec, bundle)
         c = self.clients
         c.storage.put_file(bundle.path, self._uri("code", bundle.name))
         channels = {name: self._channel_uri(uri, upload=True) for name, uri in spec.channels.items()}
         body = self._job_body(spec, bundle, channels, created=int(time.time()))
         job = c.create_custom_job(body, find=lambda: self._find_job(job_name), instance_type=machine.machine_type)
         self._job_names[job_name] = job.name
-        return self._job_info(job)
+        return refuse_different_spec(self._job_info(job), spec, bundle)  # a retry may have found another's job
 
     def _find_job(self, name: str) -> Any | None:
         jobs = self.clients.list_custom_jobs(f'display_name="{name}"')

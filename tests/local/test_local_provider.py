@@ -124,11 +124,14 @@ def test_endpoint_binds_loopback_and_requires_its_token(trained: Estimator) -> N
     endpoint = trained.deploy(auth_token="s3cret-token-value")
     try:
         assert endpoint.url.startswith("http://127.0.0.1:")
-        with pytest.raises(EndpointError) as caught:
-            endpoint.predict({"instances": [[1.0]]})
-        assert caught.value.status == 401
         from cloudml.endpoints import Endpoint
         from cloudml.providers.local import LocalProvider
+
+        with pytest.raises(EndpointError) as caught:  # a handle without the token is refused
+            Endpoint(trained.provider, endpoint.name).predict({"instances": [[1.0]]})
+        assert caught.value.status == 401
+        # the handle deploy() returned sends the endpoint's token
+        assert endpoint.predict({"instances": [[1.0]]})["predictions"][0][0] == pytest.approx(3.0, abs=0.05)
 
         authorised = Endpoint(LocalProvider(root=trained.provider.root, token="s3cret-token-value"), endpoint.name)
         assert authorised.predict({"instances": [[1.0]]})["predictions"][0][0] == pytest.approx(3.0, abs=0.05)
