@@ -23,7 +23,7 @@ from cloudml.commands._common import (
 )
 from cloudml.commands._watch import _Price, cost_so_far, follow, report
 from cloudml.jobs import Job
-from cloudml.runtime.secrets import mask_text
+from cloudml.runtime.secrets import Masker
 
 
 @click.group()
@@ -74,8 +74,9 @@ def logs(name: str, provider: str | None, options: tuple[str, ...], follow: bool
     prov = resolve_provider(provider, options)
     info = prov.describe_job(prov.check_name("job", name))  # NotFoundError before anything is printed
     poll = getattr(prov, "poll_interval", (1.0, 30.0))[0]
+    masker = Masker(info.extra.get("environment"), info.hyperparameters, inherit=True)
     for line in Job(prov, name).logs(follow=follow, poll=max(poll, 0.2)):
-        echo(mask_text(line, {**dict(info.extra.get("environment") or {}), **dict(info.hyperparameters)}))
+        echo(masker(line))
 
 
 @jobs.command()

@@ -368,20 +368,20 @@ def run(argv: list[str]) -> int:
         python = prepare_python(code_dir, log)
         cmd = command_for(job, python, script, env)
     except (LaunchError, OSError, ValueError, subprocess.CalledProcessError) as exc:
-        log(f"[cloudml] launch failed: {exc}")
+        log(secrets.Masker(inherit=True)(f"[cloudml] launch failed: {exc}"))
         write_failure(failure_file, f"LaunchError: {exc}", list(tail))
         return 2
     if env.get("TF_CONFIG") and env["TF_CONFIG"] != os.environ.get("TF_CONFIG"):
         log(f"[cloudml] TF_CONFIG {env['TF_CONFIG']}")
-    masked = [secrets.mask_text(c, job["hps"]) for c in cmd]
-    log(f"[cloudml] host {job['current_host']} of {len(job['hosts'])}: {' '.join(masked)}")
+    mask = secrets.Masker(job["hps"], inherit=True)  # once: linear in each line, whatever the number of hps
+    log(f"[cloudml] host {job['current_host']} of {len(job['hosts'])}: {mask(' '.join(cmd))}")
     started = time.time()
     proc = subprocess.Popen(cmd, cwd=code_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, errors="replace", bufsize=1)
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
-            line = secrets.mask_text(line.rstrip("\n"), job["hps"])
+            line = mask(line.rstrip("\n"))
             tail.append(line)
             print(line, flush=True)
         code = proc.wait()
