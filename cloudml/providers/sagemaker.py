@@ -51,7 +51,14 @@ from cloudml.errors import (
 )
 from cloudml.providers import _sagemaker_requests as rq
 from cloudml.providers._sagemaker_config import SageMakerSettings, image_uri
-from cloudml.providers.base import EndpointInfo, EndpointState, Feature, JobInfo, Provider, refuse_different_spec
+from cloudml.providers.base import (
+    EndpointInfo,
+    EndpointState,
+    Feature,
+    JobInfo,
+    Provider,
+    refuse_different_spec,
+)
 from cloudml.spec import local_path, make_job_name, uri_scheme
 
 if TYPE_CHECKING:

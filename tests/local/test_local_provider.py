@@ -149,7 +149,7 @@ def test_endpoint_serves_numpy_and_reports_handler_errors(trained: Estimator) ->
                                accept="application/x-npy")
         assert out.shape == (2, 1) and out[1, 0] == pytest.approx(3.0, abs=0.05)
         with pytest.raises(EndpointError) as caught:
-            endpoint.predict({"instances": [[1.0, 2.0, 3.0]]})  # wrong width: the model raises
+            endpoint.predict({"instances": [[1.0, 2.0, 3.0]]})  # wrong width: a 4xx, the request is at fault
         assert caught.value.status == 500 and "RuntimeError" in str(caught.value)
         with pytest.raises(EndpointError) as caught:
             endpoint.predict(b"a,b", content_type="application/yaml")
