@@ -30,6 +30,7 @@ import logging
 import os
 import re
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -126,6 +127,7 @@ class AzureMLProvider(Provider):
         self.options["datastore"] = self.options.get("datastore") or "workspaceblobstore"
         self.options["tags"] = requests.parse_tags(self.options.get("tags"))
         self._ml: Any = None
+        self._ml_lock = threading.RLock()  # MLClient made once, whichever thread asks first
         self._blobs: Any = None
         self._http_client: Any = None
         self._keys: dict[str, tuple[str, str]] = {}
@@ -140,6 +142,12 @@ class AzureMLProvider(Provider):
 
     def _client(self) -> Any:
         """The ``MLClient`` (created on first use: this is the first place the SDK is imported)."""
+        if self._ml is not None:
+            return self._ml
+        with self._ml_lock:
+            return self._new_client()
+
+    def _new_client(self) -> Any:
         if self._ml is None:
             self._require_config()
             try:

@@ -33,6 +33,7 @@ import hashlib
 import logging
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -89,6 +90,7 @@ class SageMakerProvider(Provider):
         super().__init__(**options)
         self.settings = SageMakerSettings.from_options(options)
         self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()  # boto3 sessions are not thread-safe; clients are
 
     @property
     def region(self) -> str | None:
@@ -102,6 +104,12 @@ class SageMakerProvider(Provider):
 
     # -- clients and errors ---------------------------------------------------------------------------------
     def _client(self, service: str) -> Any:
+        if service in self._clients:
+            return self._clients[service]
+        with self._clients_lock:
+            return self._new_client(service)
+
+    def _new_client(self, service: str) -> Any:
         if service not in self._clients:
             try:
                 import boto3

@@ -28,6 +28,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -147,6 +148,7 @@ class VertexProvider(Provider):
                                   f"got {poll!r}")
         self.poll_interval = (_seconds(poll[0], "poll_interval"), _seconds(poll[1], "poll_interval"))
         self._clients: Clients | None = None
+        self._clients_lock = threading.Lock()
         self._job_names: dict[str, str] = {}       # display name -> resource name
         self._failures: dict[str, str | None] = {}  # resource name -> failure file content
 
@@ -165,8 +167,9 @@ class VertexProvider(Provider):
     @property
     def clients(self) -> Clients:
         self._require_config()
-        if self._clients is None:
-            self._clients = Clients(self.options, str(self.project), str(self.location), self.timeout)
+        with self._clients_lock:
+            if self._clients is None:
+                self._clients = Clients(self.options, str(self.project), str(self.location), self.timeout)
         return self._clients
 
     def _uri(self, *parts: str) -> str:
