@@ -31,10 +31,10 @@ _URI_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
 #: More nodes or processes than any service offers a job is a typo (``instance_count: 1e23``), refused early.
 MAX_INSTANCES = 1000
 MAX_PROCESSES_PER_NODE = 512
-#: One hyperparameter value reaches the script as one command-line argument (Linux: at most 128 KiB each) and
-#: SageMaker/Vertex take small values only; the whole set travels in requests and in the environment.
-MAX_HP_VALUE_BYTES = 64 * 1024
-MAX_HPS_BYTES = 1024 * 1024
+#: The whole set reaches the script as ONE environment variable (``CLOUDML_HPS`` / ``SM_HPS``; Linux refuses any
+#: single argument or variable over 128 KiB: E2BIG) besides ``--key value`` arguments, and travels in requests.
+MAX_HP_VALUE_BYTES = 32 * 1024
+MAX_HPS_BYTES = 96 * 1024
 
 
 def _freeze(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -417,6 +417,7 @@ class AzureMLProvider(Provider):
             framework=props.get("cloudml.framework"), framework_version=props.get("cloudml.framework_version"),
             entry_point=props.get("cloudml.entry_point"), hyperparameters=json.loads(hps) if hps else {},
             extra={"status": status, "compute": getattr(job, "compute", None),
+                   "bundle_sha256": props.get("cloudml.bundle_sha256"),
                    "experiment_name": getattr(job, "experiment_name", None), "studio_url": job.studio_url,
                    "tags": dict(job.tags or {})},
         )

@@ -320,10 +320,10 @@ def spec_differences(info: JobInfo, spec: TrainingSpec, bundle: Bundle | None = 
             diffs.append(f"{label} ({have!r} there, {want!r} now)")
     if info.instance_count != spec.instance_count:
         diffs.append(f"instance_count ({info.instance_count} there, {spec.instance_count} now)")
-    if bundle is not None and info.code_uri:
+    if bundle is not None:
         import re
 
-        stored_sha = re.findall(r"[0-9a-f]{64}", str(info.code_uri))
+        stored_sha = re.findall(r"[0-9a-f]{64}", f"{info.code_uri} {info.extra.get('bundle_sha256') or ''}")
         if stored_sha and bundle.sha256 not in stored_sha:
             diffs.append("the code (another bundle)")
     return diffs

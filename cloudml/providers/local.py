@@ -209,7 +209,15 @@ class LocalProvider(Provider):
         stored = read_json(job_dir / "job.json")
         stored.pop("created_at", None)
         wanted = json.loads(json.dumps(record))
-        diffs = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+        diffs = []
+        for k in sorted(set(stored) | set(wanted)):
+            have, want = stored.get(k), wanted.get(k)
+            if have == want:
+                continue
+            if isinstance(have, dict) and isinstance(want, dict):  # name the keys, never the values (secrets)
+                keys = sorted(x for x in set(have) | set(want) if have.get(x) != want.get(x))
+                k += "[" + ", ".join(keys[:5]) + (" ..." if len(keys) > 5 else "") + "]"
+            diffs.append(k)
         if diffs:
             raise ValidationError("job_name", f"a local job named {name!r} already exists with a different spec "
                                   f"({', '.join(diffs)} differ)",
