@@ -108,5 +108,10 @@ def run_python(code: str, *, as_nobody: bool = False, limits: Callable[[], None]
             os.setuid(65534)
 
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+    python = sys.executable
+    if as_nobody:  # the suite's interpreter may live where uid 65534 cannot read (/root/...): a system one
+        import shutil
+
+        python = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin") or sys.executable
+    return subprocess.run([python, "-c", textwrap.dedent(code)], capture_output=True, text=True,
                           env=full_env, timeout=timeout, preexec_fn=pre if (as_nobody or limits) else None)
