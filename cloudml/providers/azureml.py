@@ -75,6 +75,7 @@ _ENDPOINT_STATES = {"creating": EndpointState.CREATING, "updating": EndpointStat
                     "deleting": EndpointState.DELETING, "failed": EndpointState.FAILED,
                     "succeeded": EndpointState.IN_SERVICE, "canceled": EndpointState.FAILED}
 _COMPUTE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,15}$")
+SCORING_CONCURRENCY = 8
 _ENDPOINT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
 _EXIT_CODE = re.compile(r"exit(?:ed)? with (?:status )?code (\d+)", re.IGNORECASE)
 _QUOTA = re.compile(r"quota|QuotaExceeded|OutOfQuota|capacity|SkuNotAvailable|AllocationFailed", re.IGNORECASE)
@@ -128,6 +129,10 @@ class AzureMLProvider(Provider):
         self.options["tags"] = requests.parse_tags(self.options.get("tags"))
         self._ml: Any = None
         self._ml_lock = threading.RLock()  # MLClient made once, whichever thread asks first
+        #: scoring requests in flight at once from this process: a managed deployment serves
+        #: ``max_concurrent_requests_per_instance`` at a time and refuses (429) or drops the rest, so threads
+        #: sharing one Endpoint queue here instead of storming it
+        self._scoring_slots = threading.BoundedSemaphore(SCORING_CONCURRENCY)
         self._blobs: Any = None
         self._http_client: Any = None
         self._keys: dict[str, tuple[str, str]] = {}
@@ -198,14 +203,18 @@ class AzureMLProvider(Provider):
 
     def _http(self) -> Any:
         """An azure-core pipeline (retry policy + the configured transport) for scoring and log reads."""
-        if self._http_client is None:
-            from azure.core import PipelineClient
-            from azure.core.pipeline.policies import HeadersPolicy, RetryPolicy
+        with self._ml_lock:
+            if self._http_client is None:
+                from azure.core import PipelineClient
+                from azure.core.pipeline.policies import HeadersPolicy, RetryPolicy
 
-            total = self.options.get("retry_total")
-            retry = RetryPolicy(retry_total=3 if total is None else int(total), retry_backoff_factor=0.5)
-            kwargs = {"transport": self.options["transport"]} if self.options.get("transport") is not None else {}
-            self._http_client = PipelineClient("https://localhost", policies=[HeadersPolicy(), retry], **kwargs)
+                total = self.options.get("retry_total")
+                # a scoring POST is a prediction (idempotent): retried, like GETs, when the connection drops
+                # before an answer (azure-core retries only idempotent methods by default)
+                retry = RetryPolicy(retry_total=3 if total is None else int(total), retry_backoff_factor=0.5,
+                                    retry_on_methods=frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS", "POST"}))
+                kwargs = {"transport": self.options["transport"]} if self.options.get("transport") is not None else {}
+                self._http_client = PipelineClient("https://localhost", policies=[HeadersPolicy(), retry], **kwargs)
         return self._http_client
 
     def _arm_url(self, rel: str) -> str:
