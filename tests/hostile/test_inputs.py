@@ -105,7 +105,7 @@ def test_instance_count_1e23_in_yaml_is_refused_naming_the_line() -> None:
 ])
 def test_provider_options_of_the_wrong_type_are_a_clear_error(options: object, field: str) -> None:
     with pytest.raises(ValidationError) as caught:
-        Estimator("train.py", PROJECTS / "regression", provider="local", provider_options=options).provider
+        _ = Estimator("train.py", PROJECTS / "regression", provider="local", provider_options=options).provider
     assert caught.value.field == field
 
 

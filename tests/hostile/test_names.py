@@ -132,4 +132,4 @@ def test_cli_json_error_for_a_bad_name_names_the_field(populated_root: Path) -> 
     assert result.exit_code == 2
     text = result.output + (result.stderr if result.stderr_bytes is not None else "")
     assert "endpoint_name" in text
-    assert not json.dumps({"deleted": ["../jobs"]}) in result.output
+    assert json.dumps({"deleted": ["../jobs"]}) not in result.output

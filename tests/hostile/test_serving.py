@@ -85,7 +85,7 @@ def test_the_listen_backlog_is_real(server: tuple[str, int]) -> None:
 
 def test_64_concurrent_clients_get_their_own_answers(model: Model) -> None:
     for addr in _serve(model):
-        def client(i: int) -> list[bool]:
+        def client(i: int, addr: tuple[str, int] = addr) -> list[bool]:
             conn = http.client.HTTPConnection(*addr, timeout=30)
             ok = []
             for j in range(20):
