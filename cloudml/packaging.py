@@ -27,7 +27,6 @@ Invariants:
 
 from __future__ import annotations
 
-import fnmatch
 import gzip
 import hashlib
 import io
@@ -35,15 +34,21 @@ import json
 import logging
 import os
 import queue
-import re
 import tarfile
 import threading
-import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cloudml.errors import BundleError, UnsafeArchiveError, ValidationError
+from cloudml._extract import (
+    MAX_EXTRACT_BYTES,
+    MAX_EXTRACT_MEMBERS,
+    MAX_EXTRACT_RATIO,
+    RATIO_FLOOR,
+    safe_extract,
+)
+from cloudml._ignore_rules import CREDENTIAL_NAMES, DEFAULT_IGNORES, IgnoreRules, _parents, credential_named
+from cloudml.errors import BundleError, ValidationError
 from cloudml.runtime import secrets
 
 log = logging.getLogger("cloudml.packaging")
@@ -54,26 +59,10 @@ RUNTIME_DIR = Path(__file__).parent / "runtime"
 LAUNCHER_SHIM = "from cloudml_runtime.launcher import main\n\nmain()\n"
 RESERVED = ("cloudml_launcher.py", "cloudml_runtime", "cloudml_manifest.json")
 READ_CHUNK = 1 << 20           # bytes read from a file at a time while bundling
-MAX_EXTRACT_MEMBERS = 200_000
-MAX_EXTRACT_BYTES = 64 * 1024**3
-MAX_EXTRACT_RATIO = 200          # uncompressed / compressed, checked once an archive expands beyond RATIO_FLOOR
-RATIO_FLOOR = 256 * 1024**2
 
-DEFAULT_IGNORES = (
-    # version control, environments, caches: left out silently
-    ".git/", ".hg/", ".svn/", ".venv/", "venv/", ".tox/", "__pycache__/", "*.pyc", ".mypy_cache/",
-    ".pytest_cache/", ".ruff_cache/", ".ipynb_checkpoints/", ".DS_Store", ".cloudml/",
-)
-CREDENTIAL_NAMES = (
-    # never bundled; present and not listed in .cloudmlignore, they refuse the bundle (unless allow_secrets).
-    # Matched case-insensitively, at any depth (``a/b/.docker/config.json`` too).
-    ".env", ".env.*", "*.env", "*.pem", "*.key", "*.p12", "*.pfx", "*.ppk", "*.jks", "*.keystore", "id_rsa*",
-    "id_dsa*", "id_ecdsa*", "id_ed25519*", "*.gpg", "secring.*", ".gnupg/", ".ssh/", ".aws/", ".azure/",
-    ".config/gcloud/", "gcloud/", "application_default_credentials.json", ".netrc", "_netrc", ".git-credentials",
-    ".pypirc", ".npmrc", ".pgpass", ".htpasswd", ".docker/config.json", "kubeconfig", "*.kubeconfig", ".kube/",
-    "terraform.tfstate", "*.tfstate", "*.tfstate.backup", ".terraform/", ".bash_history", ".zsh_history",
-    ".python_history", ".psql_history", ".mysql_history", ".node_repl_history",
-)
+__all__ = ["CREDENTIAL_NAMES", "DEFAULT_IGNORES", "MAX_EXTRACT_BYTES", "MAX_EXTRACT_MEMBERS", "MAX_EXTRACT_RATIO",
+           "RATIO_FLOOR", "Bundle", "IgnoreRules", "build", "credential_named", "file_sha256", "runtime_files",
+           "safe_extract", "scan_file", "scan_secrets", "tar_dir"]
 
 
 def _home_folders() -> list[Path]:
@@ -106,55 +95,6 @@ class Bundle:
     @property
     def name(self) -> str:
         return f"{self.sha256}.tar.gz"
-
-
-class IgnoreRules:
-    """``.gitignore``-style rules: ``*``, ``?``, ``**``, trailing ``/`` (folders), leading ``/`` (anchored),
-    ``!`` (re-include). The last matching rule wins."""
-
-    def __init__(self, patterns: Iterable[str], *, ignore_case: bool = False, any_depth: bool = False):
-        """``ignore_case``: match names case-insensitively; ``any_depth``: a pattern holding ``/`` matches at
-        any depth too (for credential names: ``.docker/config.json`` also under ``ci/``)."""
-        self.rules: list[tuple[re.Pattern[str], bool, bool]] = []
-        for raw in patterns:
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            negate = line.startswith("!")
-            line = line[1:] if negate else line
-            dir_only = line.endswith("/")
-            line = line.strip("/") if dir_only else line
-            anchored = line.startswith("/") or ("/" in line and not any_depth)
-            line = line.lstrip("/")
-            regex = self._translate(line)
-            regex = ("^" if anchored else "^(?:.*/)?") + regex + "$"
-            self.rules.append((re.compile(regex, re.IGNORECASE if ignore_case else 0), negate, dir_only))
-
-    @staticmethod
-    def _translate(pattern: str) -> str:
-        out, i = [], 0
-        while i < len(pattern):
-            if pattern.startswith("**/", i):
-                out.append("(?:.*/)?")
-                i += 3
-            elif pattern.startswith("**", i):
-                out.append(".*")
-                i += 2
-            else:
-                c = pattern[i]
-                out.append("[^/]*" if c == "*" else "[^/]" if c == "?" else
-                           fnmatch.translate(c)[4:-3] if c == "[" else re.escape(c))
-                i += 1
-        return "".join(out)
-
-    def ignored(self, rel: str, is_dir: bool) -> bool:
-        result = False
-        for regex, negate, dir_only in self.rules:
-            if dir_only and not is_dir:
-                continue
-            if regex.match(rel):
-                result = not negate
-        return result
 
 
 def _check_source_root(root: Path) -> Path:
@@ -240,26 +180,6 @@ def _walk(root: Path, rules: IgnoreRules) -> tuple[list[str], list[str], dict[st
                           + (f" (+{len(problems) - 20} more)" if len(problems) > 20 else "")
                           + ". Fix the permissions or links, or list them in .cloudmlignore")
     return sorted(kept), sorted(excluded), links
-
-
-def _parents(rel: str) -> list[str]:
-    parts = rel.split("/")
-    return ["/".join(parts[:i]) for i in range(1, len(parts))]
-
-
-_CREDENTIAL_RULES = IgnoreRules(CREDENTIAL_NAMES, ignore_case=True, any_depth=True)
-
-
-def credential_named(files: Sequence[str], links: dict[str, str] | None = None) -> list[str]:
-    """The files whose path (the name or a parent folder) matches ``CREDENTIAL_NAMES`` (case-insensitively, at
-    any depth), or that are links to such a file (``links``: link -> target)."""
-    rules = _CREDENTIAL_RULES
-
-    def named(rel: str) -> bool:
-        return rules.ignored(rel, False) or any(rules.ignored(p, True) for p in _parents(rel))
-
-    links = links or {}
-    return [rel for rel in files if named(rel) or (rel in links and named(links[rel]))]
 
 
 def _refuse(named: Sequence[str], found: dict[str, list[str]]) -> None:
@@ -529,44 +449,6 @@ def _add_file(tar: tarfile.TarFile, name: str, path: Path) -> list[str]:
             raise BundleError(f"cannot bundle {name}: it changed while being read ({exc})") from None
         raise
     return sorted(reader.kinds)
-
-
-def safe_extract(archive: str | os.PathLike[str], dest: str | os.PathLike[str], *,
-                 max_members: int = MAX_EXTRACT_MEMBERS, max_bytes: int = MAX_EXTRACT_BYTES,
-                 max_ratio: float = MAX_EXTRACT_RATIO) -> list[str]:
-    """Extract a tar(.gz) into ``dest``, refusing (before writing anything) any member that would land outside it
-    or is a link/device, and archives with more than ``max_members`` members, more than ``max_bytes`` in all, or
-    (past 256 MiB) more than ``max_ratio`` times their own size: ``UnsafeArchiveError`` naming the limit."""
-    dest_path = Path(dest).resolve()
-    packed = max(os.path.getsize(archive), 1)
-    names = []
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            total = count = 0
-            for m in tar:   # headers only: a member's size is known before its data is read
-                count += 1
-                total += m.size
-                if count > max_members:
-                    raise UnsafeArchiveError(f"refusing to extract {archive}: more than {max_members} members")
-                if total > max_bytes:
-                    raise UnsafeArchiveError(f"refusing to extract {archive}: it expands to more than "
-                                             f"{max_bytes / 1024**3:.1f} GiB")
-                if total > RATIO_FLOOR and total / packed > max_ratio:
-                    raise UnsafeArchiveError(f"refusing to extract {archive}: it expands {total / packed:.0f}x "
-                                             f"(more than {max_ratio:.0f}x its {packed} bytes; a decompression bomb?)")
-                target = (dest_path / m.name).resolve()
-                if os.path.isabs(m.name) or not target.is_relative_to(dest_path) or ".." in Path(m.name).parts:
-                    raise UnsafeArchiveError(f"refusing to extract {m.name!r}: it would be written outside {dest}")
-                if not (m.isfile() or m.isdir()):
-                    raise UnsafeArchiveError(f"refusing to extract {m.name!r}: links and devices are not allowed")
-            dest_path.mkdir(parents=True, exist_ok=True)
-            for m in tar.getmembers():
-                tar.extract(m, dest_path, filter="data")
-                names.append(m.name)
-    except (tarfile.TarError, EOFError, zlib.error) as exc:
-        raise BundleError(f"{archive} is not a readable tar archive ({type(exc).__name__}: {exc}); "
-                          "it may be truncated or not a .tar.gz") from None
-    return names
 
 
 def tar_dir(src: str | os.PathLike[str], archive: str | os.PathLike[str]) -> Path:
