@@ -32,7 +32,7 @@ class Job:
         """``secrets``: hyperparameters/environment the caller knows (``fit`` passes the spec's); values under
         secret-looking keys are masked in log lines, besides those the provider reports."""
         self.provider = provider
-        self.name = name
+        self.name = provider.check_name("job", name, "job_name") if isinstance(provider, Provider) else name
         self._known: dict[str, Any] = dict(secrets or {})
         self._cursor: Any = None
         self._tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL)

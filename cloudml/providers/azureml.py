@@ -43,6 +43,7 @@ from cloudml.errors import (
     NotFoundError,
     ValidationError,
 )
+from cloudml.names import NameRule
 from cloudml.providers import _azureml_envs as envs
 from cloudml.providers import _azureml_requests as requests
 from cloudml.providers._azureml_sdk import credentials_guard as _credentials_guard
@@ -99,6 +100,10 @@ class AzureMLProvider(Provider):
     """Azure ML command jobs and managed online endpoints behind cloudml's neutral verbs."""
 
     name = "azureml"
+    name_rules: ClassVar[dict[str, NameRule]] = {"endpoint": NameRule(
+        re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,61}[A-Za-z0-9]$"),
+        "3-63 letters, digits and hyphens, starting with a letter, not ending with a hyphen (names over 32 "
+        "characters are shortened at deploy)")}
     option_types: ClassVar[dict[str, tuple[type, ...]]] = dict.fromkeys(
         ("subscription_id", "resource_group", "workspace", "compute", "datastore"), (str,))
     storage_schemes = ("azureml", "https")
