@@ -52,6 +52,14 @@ class Endpoint:
         self.provider = provider
         self.name = provider.check_name("endpoint", name, "endpoint_name") if isinstance(provider, Provider) \
             else names.check(name, "endpoint_name")
+        if token is not None:
+            import inspect
+
+            if "token" not in inspect.signature(provider.invoke).parameters:
+                from cloudml.errors import ValidationError
+
+                raise ValidationError("token", f"{provider.name} endpoints are called with the provider's own "
+                                      "credentials, not a bearer token", "leave token out")
         self._token = token
 
     def __repr__(self) -> str:

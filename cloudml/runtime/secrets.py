@@ -84,6 +84,7 @@ _TEXT_PATTERNS = (
     re.compile(r"\bsk-(?:proj-|svcacct-|admin-)[A-Za-z0-9_-]{20,}|\bsk-[A-Za-z0-9]{40,}"),
     re.compile(r"\bhf_[A-Za-z0-9]{30,}"),
     re.compile(r"\bAIza[0-9A-Za-z_-]{35}"),
+    re.compile(r"(://[^/\s:@]+:)[^@\s/]{3,}(?=@)"),   # the password in https://user:password@host
 )
 
 

@@ -78,3 +78,28 @@ def test_thousands_of_hyperparameters_with_secrets_run_and_are_masked_in_logs_tx
     text = Path(job.describe().extra["job_dir"], "logs.txt").read_text()
     assert "hyperparameters:" in text and "--k3999 3999" in text
     assert "value-00000007" not in text and "value-00000299" not in text
+
+
+def test_tokens_a_script_prints_are_masked_in_logs_txt(local_rig: Rig, tmp_path: Path) -> None:
+    tokens = ["ghp_" + "Q1w2E3r4T5" * 4, "xoxb-1234567890-ABCDEFGHIJ", "sk_live_" + "Z" * 24,
+              "sk-proj-" + "P0o9I8u7Y6" * 3, "AKIAQWERTYUIOPASDFGH"]
+    script = "\n".join(f"print('token:', {t!r}, flush=True)" for t in tokens)
+    script += "\nprint('url: https://me:hunter2pass@pypi.example.com/simple', flush=True)\n" + TELLTALE
+    src = project(tmp_path / "printer", {"train.py": script})
+    job = estimator(local_rig, src, allow_secrets=True).fit(logs=False)  # the bundle would refuse them
+    text = Path(job.describe().extra["job_dir"], "logs.txt").read_text()
+    assert text.count("token: ****") == len(tokens), text
+    assert "hunter2pass" not in text and "https://me:****@pypi.example.com" in text
+
+
+def test_a_token_for_a_cloud_endpoint_is_refused_clearly(cloud: Rig) -> None:
+    from cloudml import providers
+    from cloudml.endpoints import Endpoint
+
+    prov = providers.get(cloud.provider, **cloud.options)
+    if cloud.provider == "local":
+        assert Endpoint(prov, "some-endpoint", token="t" * 16).name == "some-endpoint"
+        return
+    with pytest.raises(ValidationError) as caught:
+        Endpoint(prov, "some-endpoint", token="t" * 16)
+    assert caught.value.field == "token"
