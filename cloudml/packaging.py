@@ -401,7 +401,11 @@ def build(
             listing = "; ".join(f"{f} ({', '.join(k)})" for f, k in sorted(found.items()))
             log.warning("bundling files that look like credentials (allow_secrets=True): %s", listing)
         path = out / f"{digest}.tar.gz"
-        if not path.exists():
+        try:
+            cached_size = path.stat().st_size
+        except FileNotFoundError:
+            cached_size = None
+        if cached_size != size:  # absent, or a damaged copy (truncated by a crash or a full disk): replaced
             os.replace(tmp, path)
     except OSError as exc:
         raise BundleError(f"cannot write the bundle into {out}: {exc.strerror or exc} (free some space, or point "

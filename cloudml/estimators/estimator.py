@@ -340,18 +340,30 @@ class Estimator:
         if not code_uri:
             raise ValidationError("job_name", f"job {job_name} records no code bundle to rebuild from")
         dest = cache_dir() / "attached" / job_name
-        if not dest.is_dir():
-            archive = cache_dir() / "attached" / f"{job_name}.tar.gz"
-            archive.parent.mkdir(parents=True, exist_ok=True)
-            provider.download(code_uri, str(archive))
-            packaging.safe_extract(archive, dest)
-            # the bundle's runtime files are cloudml's, not the user's: a re-fit or deploy adds them again
-            for name in packaging.RESERVED:
-                path = dest / name
-                if path.is_dir():
-                    shutil.rmtree(path)
-                elif path.exists():
-                    path.unlink()
+        if not dest.is_dir():  # built in a private folder, then renamed: a crash never leaves half a tree here
+            import tempfile
+
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            work = Path(tempfile.mkdtemp(prefix=f".{job_name}.", dir=dest.parent))
+            try:
+                archive = work / "code.tar.gz"
+                provider.download(code_uri, str(archive))
+                code = work / "code"
+                packaging.safe_extract(archive, code)
+                # the bundle's runtime files are cloudml's, not the user's: a re-fit or deploy adds them again
+                for name in packaging.RESERVED:
+                    path = code / name
+                    if path.is_dir():
+                        shutil.rmtree(path)
+                    elif path.exists():
+                        path.unlink()
+                try:
+                    os.rename(code, dest)
+                except OSError:
+                    if not dest.is_dir():  # another attach of this job got there first: keep its copy
+                        raise
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
         return dest
 
 

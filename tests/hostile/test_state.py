@@ -153,3 +153,30 @@ def test_a_leftover_creating_folder_is_never_listed_as_pending(local_rig: Rig, t
     (jobs / ".half-made.0123.creating" / "job.json").write_text(json.dumps({"name": "half-made"}))
     (jobs / ".half-made.0123.creating" / "state.json").write_text('{"state": "Pending"}')
     assert providers.get("local", **local_rig.options).list_jobs() == []
+
+
+def test_a_truncated_cached_bundle_is_rebuilt_not_uploaded(cloud: Rig, src: Path) -> None:
+    from cloudml import packaging
+    from cloudml.config import cache_dir
+
+    bundle = packaging.build(src, cache_dir() / "bundles", entry_point="train.py")
+    bundle.path.write_bytes(bundle.path.read_bytes()[: bundle.size // 2])   # a crash or a full disk did this
+    job = estimator(cloud, src).fit(logs=False)
+    assert job.state == JobState.COMPLETED
+    assert bundle.path.stat().st_size == bundle.size, "the damaged cache entry was replaced"
+
+
+def test_attach_never_uses_a_half_extracted_code_cache(local_rig: Rig, src: Path) -> None:
+    import shutil
+
+    from cloudml import Estimator
+    from cloudml.config import cache_dir
+
+    job = estimator(local_rig, src).fit(logs=False)
+    shutil.rmtree(src)   # attach must fetch the code from the job's bundle
+    leftovers = cache_dir() / "attached" / f".{job.name}.crashed"
+    leftovers.mkdir(parents=True)
+    again = Estimator.attach(job.name, provider="local", provider_options=local_rig.options)
+    code = Path(again.spec.source.source_dir)
+    assert (code / "train.py").is_file() and not (code / "cloudml_runtime").exists()
+    assert code == cache_dir() / "attached" / job.name
