@@ -314,10 +314,12 @@ def spec_differences(info: JobInfo, spec: TrainingSpec, bundle: Bundle | None = 
         keys = sorted(k for k in set(given) | set(stored) if given.get(k) != stored.get(k))
         diffs.append("hyperparameters (" + ", ".join(keys[:5]) + (" ..." if len(keys) > 5 else "") + ")")
     for label, have, want in (("entry_point", info.entry_point, spec.source.entry_point),
-                              ("framework", info.framework, spec.framework),
-                              ("instance_type", info.instance_type, spec.resources.instance_type)):
+                              ("framework", info.framework, spec.framework)):
         if have is not None and want is not None and have != want:
             diffs.append(f"{label} ({have!r} there, {want!r} now)")
+    have_type, want_type = info.instance_type, spec.resources.instance_type
+    if have_type and want_type and want_type not in have_type:  # a provider may report "type+accelerators"
+        diffs.append(f"instance_type ({have_type!r} there, {want_type!r} now)")
     if info.instance_count != spec.instance_count:
         diffs.append(f"instance_count ({info.instance_count} there, {spec.instance_count} now)")
     if bundle is not None:
