@@ -317,7 +317,8 @@ class AzureMLProvider(Provider):
             created = ml.jobs.get(spec.job_name)  # a create retried after it succeeded: the same job
             return refuse_different_spec(self._job_info(created), spec, bundle)
         log.info("submitted Azure ML job %s on %s", spec.job_name, compute or f"serverless {itype}")
-        return self._job_info(created)
+        # read back: a concurrent submit of this name that wrote after us makes the job not ours
+        return refuse_different_spec(self._job_info(ml.jobs.get(spec.job_name)), spec, bundle)
 
     def training_request(self, spec: TrainingSpec, bundle: Bundle) -> dict[str, Any]:
         """What ``submit`` hands to azure-ai-ml's ``command()`` (no network, no SDK). With a cluster and no

@@ -263,8 +263,8 @@ class SageMakerProvider(Provider):
             if not self._already_exists(exc):
                 raise
             log.info("job %s already existed (a retried or concurrent create): attaching to it", name)
-            return refuse_different_spec(self.describe_job(name), spec, bundle)
-        return self.describe_job(name)
+        # read back (also after our own create): the job of that name must be the one this spec describes
+        return refuse_different_spec(self.describe_job(name), spec, bundle)
 
     def describe_job(self, name: str) -> JobInfo:
         with self._aws(f"training job {name}"):

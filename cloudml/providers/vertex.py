@@ -25,6 +25,7 @@ The container layouts (training command, serving adapter) are described in ``_ve
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import tempfile
@@ -58,6 +59,7 @@ from cloudml.runtime.launcher import parse_argv
 from cloudml.spec import DeploySpec, TrainingSpec, make_job_name
 
 # JobState enum values of aiplatform_v1 (ints on the wire).
+log = logging.getLogger("cloudml.vertex")
 _JOB_STATES = {
     1: JobState.PENDING, 2: JobState.PENDING, 3: JobState.RUNNING, 4: JobState.COMPLETED, 5: JobState.FAILED,
     6: JobState.STOPPING, 7: JobState.STOPPED, 8: JobState.PENDING, 9: JobState.FAILED, 10: JobState.RUNNING,
@@ -251,6 +253,17 @@ class VertexProvider(Provider):
         channels = {name: self._channel_uri(uri, upload=True) for name, uri in spec.channels.items()}
         body = self._job_body(spec, bundle, channels, created=int(time.time()))
         job = c.create_custom_job(body, find=lambda: self._find_job(job_name), instance_type=machine.machine_type)
+        first = self._find_job(job_name)
+        if first is not None and first.name != job.name:
+            # Vertex display names are not unique: a concurrent submit of this name created its job first.
+            # The first one is the job of that name; ours is cancelled, then compared with it like any resubmit.
+            log.warning("job %s was created concurrently by another submit: cancelling the duplicate %s",
+                        job_name, job.name)
+            try:
+                c.cancel_custom_job(job.name)
+            except CloudMLError as exc:
+                log.warning("could not cancel the duplicate %s: %s", job.name, exc)
+            job = first
         self._job_names[job_name] = job.name
         return refuse_different_spec(self._job_info(job), spec, bundle)  # a retry may have found another's job
 
@@ -258,7 +271,9 @@ class VertexProvider(Provider):
         jobs = self.clients.list_custom_jobs(f'display_name="{name}"')
         if not jobs:
             return None
-        job = max(jobs, key=lambda j: j.create_time.timestamp() if j.create_time else 0)
+        # the FIRST job created under this display name is the job of that name (later ones are duplicates a
+        # concurrent submit cancelled)
+        job = min(jobs, key=lambda j: (j.create_time.timestamp() if j.create_time else float("inf"), j.name))
         self._job_names[name] = job.name
         return job
 

@@ -103,3 +103,36 @@ def test_a_token_for_a_cloud_endpoint_is_refused_clearly(cloud: Rig) -> None:
     with pytest.raises(ValidationError) as caught:
         Endpoint(prov, "some-endpoint", token="t" * 16)
     assert caught.value.field == "token"
+
+
+@pytest.mark.parametrize("cloud", ["local", "vertex"], indirect=True)
+def test_two_concurrent_submits_of_one_name_make_one_job_and_one_clear_error(cloud: Rig, src: Path) -> None:
+    """SageMaker and Azure ML refuse a second job of one name themselves (ResourceInUse / a conflict), which the
+    providers turn into this same error; their rigs (moto, the fake Azure ML) accept the second create, so there
+    the providers can only narrow the race by reading the job back after creating it: not probed on them."""
+    import threading
+
+    results: dict[int, object] = {}
+    barrier = threading.Barrier(2)
+
+    def submit(i: int) -> None:
+        est = estimator(cloud, src, hyperparameters={"who": i})
+        barrier.wait()
+        try:
+            results[i] = est.fit(job_name="hostile-raced", wait=False)
+        except Exception as exc:  # noqa: BLE001 - the probe records what each caller got
+            results[i] = exc
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    errors = [r for r in results.values() if isinstance(r, Exception)]
+    assert len(errors) == 1, results
+    assert isinstance(errors[0], ValidationError) and errors[0].field == "job_name", errors[0]
+    winner = next(r for r in results.values() if not isinstance(r, Exception))
+    info = winner.wait(logs=False)  # type: ignore[attr-defined]
+    assert info.name == "hostile-raced" and set(info.hyperparameters) == {"who"}
+    live = [j for j in winner.provider.list_jobs() if j.name == "hostile-raced" and j.state.value != "Stopped"]  # type: ignore[attr-defined]
+    assert len(live) == 1, live
