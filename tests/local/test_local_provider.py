@@ -150,7 +150,7 @@ def test_endpoint_serves_numpy_and_reports_handler_errors(trained: Estimator) ->
         assert out.shape == (2, 1) and out[1, 0] == pytest.approx(3.0, abs=0.05)
         with pytest.raises(EndpointError) as caught:
             endpoint.predict({"instances": [[1.0, 2.0, 3.0]]})  # wrong width: a 4xx, the request is at fault
-        assert caught.value.status == 500 and "RuntimeError" in str(caught.value)
+        assert caught.value.status == 400 and "RuntimeError" in str(caught.value)  # the input, not the server
         with pytest.raises(EndpointError) as caught:
             endpoint.predict(b"a,b", content_type="application/yaml")
         assert caught.value.status == 415
