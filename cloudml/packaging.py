@@ -201,6 +201,9 @@ class _ScanningReader:
     def read(self, n: int = -1) -> bytes:
         data = self._f.read(n)
         if data:
+            if data.count(0) == len(data):  # all NUL bytes (sparse or zero-filled): nothing new to find
+                self._carry = b""           # and nothing can straddle it
+                return data
             window = self._carry + data
             self.kinds.update(secrets.secret_kinds(window))
             self._carry = window[-secrets.SCAN_OVERLAP:]

@@ -276,3 +276,14 @@ def test_a_damaged_archive_is_a_clear_error(tmp_path: Path, damage: str) -> None
     with pytest.raises(BundleError) as caught:
         packaging.safe_extract(path, tmp_path / "out")
     assert "bad.tar.gz" in str(caught.value)
+
+
+def test_a_key_after_a_long_run_of_zero_bytes_is_found(tmp_path: Path) -> None:
+    src = project(tmp_path / "src", {"train.py": TRAIN})
+    with open(src / "padded.bin", "wb") as f:
+        f.truncate(64 * 1024 * 1024 + 5)   # a 64 MiB hole, then a key
+        f.seek(0, os.SEEK_END)
+        f.write(b"\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----\n")
+    with pytest.raises(BundleError) as caught:
+        _bundle(src, tmp_path)
+    assert "padded.bin" in str(caught.value) and "private key" in str(caught.value)
