@@ -2,7 +2,8 @@
 
     python -m benchmarks                       # everything (about 5 minutes on 2 cores); writes benchmarks/results.json
     python -m benchmarks --quick               # fewer repeats (about 2 minutes)
-    python -m benchmarks --only import,bundle  # a subset: import, planning, bundle, upload, local, memory, mlperf
+    python -m benchmarks --only import,bundle  # a subset: import, planning, bundle, upload, local, memory,
+                                               # mlperf, concurrency, sparse
     python -m benchmarks --markdown            # the README table of the last results.json (measures nothing)
     tox -e bench                               # the same as the first line, in tox's environment
 
@@ -32,6 +33,8 @@ MODULES = {  # --only name -> module, in the issue's order
     "local": "benchmarks.bench_local",
     "memory": "benchmarks.bench_memory",
     "mlperf": "benchmarks.bench_mlperf",
+    "concurrency": "benchmarks.bench_concurrency",
+    "sparse": "benchmarks.bench_sparse",
 }
 ALIASES = {"timemodel": "mlperf", "cost": "planning", "startup": "import", "cli": "import", "rss": "memory", "refit": "bundle"}
 RESULTS = ROOT / "benchmarks" / "results.json"

@@ -3,7 +3,9 @@
 Invariants: ``predict`` sends one request and returns the decoded response (JSON by default; numpy arrays may
 be sent as ``application/x-npy``); failures raise ``EndpointError`` with the HTTP status. ``delete`` removes
 the endpoint and what cloudml created for it and is safe to call twice. Used as a context manager, the
-endpoint is deleted on exit.
+endpoint is deleted on exit. One ``Endpoint`` may be shared by threads: it holds no per-request state, and each
+provider's ``invoke`` is thread-safe (the local one keeps one connection per thread). ``token`` (the
+``auth_token`` the endpoint was deployed with) is sent as a bearer token on every request.
 """
 
 from __future__ import annotations
@@ -44,9 +46,21 @@ def decode(body: bytes, accept: str) -> Any:
 
 
 class Endpoint:
-    def __init__(self, provider: Provider, name: str):
+    def __init__(self, provider: Provider, name: str, *, token: str | None = None):
+        from cloudml import names
+
         self.provider = provider
-        self.name = name
+        self.name = provider.check_name("endpoint", name, "endpoint_name") if isinstance(provider, Provider) \
+            else names.check(name, "endpoint_name")
+        if token is not None:
+            import inspect
+
+            if "token" not in inspect.signature(provider.invoke).parameters:
+                from cloudml.errors import ValidationError
+
+                raise ValidationError("token", f"{provider.name} endpoints are called with the provider's own "
+                                      "credentials, not a bearer token", "leave token out")
+        self._token = token
 
     def __repr__(self) -> str:
         return f"Endpoint({self.provider.name!r}, {self.name!r})"
@@ -60,7 +74,8 @@ class Endpoint:
 
     def predict(self, data: Any, *, content_type: str = "application/json", accept: str = "application/json") -> Any:
         """One prediction: ``data`` is encoded per ``content_type``, the answer decoded per ``accept``."""
-        body = self.provider.invoke(self.name, encode(data, content_type), content_type, accept)
+        extra = {"token": self._token} if self._token else {}
+        body = self.provider.invoke(self.name, encode(data, content_type), content_type, accept, **extra)
         return decode(body, accept)
 
     def delete(self) -> None:

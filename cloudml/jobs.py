@@ -16,7 +16,7 @@ from typing import Any
 
 from cloudml.errors import JobFailedError, JobStoppedError, WaitTimeoutError
 from cloudml.providers.base import JobInfo, JobState, Provider
-from cloudml.runtime.secrets import mask_text
+from cloudml.runtime.secrets import Masker
 
 LOG_TAIL = 20
 
@@ -32,7 +32,7 @@ class Job:
         """``secrets``: hyperparameters/environment the caller knows (``fit`` passes the spec's); values under
         secret-looking keys are masked in log lines, besides those the provider reports."""
         self.provider = provider
-        self.name = name
+        self.name = provider.check_name("job", name, "job_name") if isinstance(provider, Provider) else name
         self._known: dict[str, Any] = dict(secrets or {})
         self._cursor: Any = None
         self._tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL)
@@ -71,8 +71,12 @@ class Job:
     def new_log_lines(self) -> list[str]:
         """Log lines the provider has that this handle has not returned yet."""
         lines, self._cursor = self.provider.read_logs(self.name, self._cursor)
-        known = {**self._known, **self._hps}
-        lines = [mask_text(line, known) for line in lines]
+        if lines:
+            known = {**self._known, **self._hps}
+            key = (len(known), hash(frozenset((k, str(v)) for k, v in known.items())))
+            if getattr(self, "_masker_key", None) != key:  # built once per set of secrets, not per line
+                self._masker, self._masker_key = Masker(known, inherit=True), key
+            lines = [self._masker(line) for line in lines]
         self._tail.extend(lines)
         return lines
 

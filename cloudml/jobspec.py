@@ -18,7 +18,10 @@ Invariants:
 - relative local paths (``source_dir``, ``inputs``, ``checkpoint_uri``, ``output_uri``) resolve against the YAML
   file's folder; URIs (``s3://``, ``gs://``, ``azureml://`` ...) pass through unchanged;
 - ``--set a.b=value`` overrides are applied before validation, so they get the same checks (values are YAML);
-- YAML 1.2 booleans: only ``true``/``false`` are booleans; ``yes``, ``no``, ``on``, ``off`` stay strings.
+- YAML 1.2 booleans: only ``true``/``false`` are booleans; ``yes``, ``no``, ``on``, ``off`` stay strings;
+- a key given twice in one mapping is an error naming both lines (YAML says keys are unique; PyYAML would keep
+  the last silently); aliases may not expand the document beyond ``MAX_EXPANDED_NODES`` nodes (an alias bomb is
+  refused after composing, in linear time, before anything is built from it); recursive aliases are refused.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ _WANTED = {"str": "a string", "int": "a whole number", "number": "a number", "bo
 
 
 _LOADER: Any = None
+MAX_EXPANDED_NODES = 100_000
 
 
 def _loader() -> Any:
@@ -74,7 +78,28 @@ def _loader() -> Any:
         import yaml
 
         class Loader(yaml.SafeLoader):
-            pass
+            def get_single_node(self) -> Any:
+                node = super().get_single_node()
+                if node is not None:
+                    _check_expansion(node, yaml)
+                return node
+
+            def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+                seen: dict[Any, int] = {}
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        continue
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        first = seen.setdefault(key, key_node.start_mark.line)
+                    except TypeError:  # an unhashable key: PyYAML refuses it itself
+                        continue
+                    if first != key_node.start_mark.line:
+                        raise yaml.constructor.ConstructorError(
+                            "while reading a mapping", node.start_mark,
+                            f"duplicate key {key!r} (first given on line {first + 1}); give each key once",
+                            key_node.start_mark)
+                return super().construct_mapping(node, deep)
 
         Loader.yaml_implicit_resolvers = {
             ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
@@ -84,6 +109,34 @@ def _loader() -> Any:
                                      list("tTfF"))
         _LOADER = Loader
     return _LOADER
+
+
+def _check_expansion(root: Any, yaml: Any) -> None:
+    """Refuse a node graph that expands (aliases followed) beyond ``MAX_EXPANDED_NODES`` or loops on itself.
+    Sizes are memoised per node, so this is linear in the composed graph however large the expansion."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = [] if isinstance(node, yaml.ScalarNode) else (
+            [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else list(node.value))
+        if done:
+            active.discard(key)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            if sizes[key] > MAX_EXPANDED_NODES:
+                raise yaml.composer.ComposerError(None, None, f"the aliases expand this document beyond "
+                                                  f"{MAX_EXPANDED_NODES} values (an alias bomb?)", node.start_mark)
+            continue
+        if key in sizes:
+            continue
+        if key in active:
+            raise yaml.composer.ComposerError(None, None, "an alias refers to the mapping or list it is in "
+                                              "(a recursive structure)", node.start_mark)
+        active.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
 
 
 def _load_yaml(text: str) -> Any:

@@ -21,25 +21,35 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from cloudml import accelerators, frameworks
+from cloudml import accelerators, frameworks, names
 from cloudml.errors import ValidationError
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
 _CHANNEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _HP_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _URI_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
+#: More nodes or processes than any service offers a job is a typo (``instance_count: 1e23``), refused early.
+MAX_INSTANCES = 1000
+MAX_PROCESSES_PER_NODE = 512
+#: The whole set reaches the script as ONE environment variable (``CLOUDML_HPS`` / ``SM_HPS``; Linux refuses any
+#: single argument or variable over 128 KiB: E2BIG) besides ``--key value`` arguments, and travels in requests.
+MAX_HP_VALUE_BYTES = 32 * 1024
+MAX_HPS_BYTES = 96 * 1024
 
 
 def _freeze(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping or {}))
 
 
-def _positive_int(value: Any, name: str, allow_none: bool = False) -> None:
+def _positive_int(value: Any, name: str, allow_none: bool = False, maximum: int | None = None) -> None:
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(name, f"must be a whole number of at least 1, got {value!r}")
+        shown = f"{value!r}"[:60]
+        raise ValidationError(name, f"must be a whole number of at least 1, got {shown}")
+    if maximum is not None and value > maximum:
+        raise ValidationError(name, f"{value:.3g} is more than any provider runs" if value > 10**9 else
+                              f"{value} is more than cloudml accepts", f"at most {maximum}")
 
 
 def _positive_number(value: Any, name: str) -> None:
@@ -131,15 +141,38 @@ class SourceCode:
             raise ValidationError("entry_point", f"{self.entry_point!r} does not exist in source_dir {self.source_dir!r}")
 
 
+def _nul_in(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_nul_in(k) or _nul_in(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_nul_in(v) for v in value)
+    return False
+
+
 def _check_hyperparameters(hps: Mapping[str, Any]) -> None:
+    total = 0
     for key, value in hps.items():
         if not isinstance(key, str) or not _HP_KEY.match(key):
-            raise ValidationError(f"hyperparameters[{key!r}]", "keys must be identifiers (letters, digits, _ . -)")
+            raise ValidationError(f"hyperparameters[{str(key)[:60]!r}]", "keys must be identifiers (letters, digits, _ . -)")
         try:
-            json.dumps(value, allow_nan=False)
+            encoded = json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise ValidationError(f"hyperparameters[{key!r}]", f"value {value!r} is not JSON-serialisable ({exc})",
                                   "use str, int, float, bool, list or dict values") from None
+        if _nul_in(value):
+            raise ValidationError(f"hyperparameters[{key!r}]", "contains a NUL character (\\x00), which no "
+                                  "command line or environment variable can carry", "remove it")
+        size = len(encoded.encode())
+        if size > MAX_HP_VALUE_BYTES:
+            raise ValidationError(f"hyperparameters[{key!r}]", f"value is {size / 1024:.0f} KiB; at most "
+                                  f"{MAX_HP_VALUE_BYTES // 1024} KiB each",
+                                  "put large data in a file in source_dir or an input channel and pass its name")
+        total += size + len(key)
+    if total > MAX_HPS_BYTES:
+        raise ValidationError("hyperparameters", f"{total / 1024:.0f} KiB in all; at most {MAX_HPS_BYTES // 1024} KiB",
+                              "put large data in a file in source_dir or an input channel")
 
 
 def _check_str_mapping(values: Mapping[str, Any], name: str, key_pattern: re.Pattern[str] | None = None) -> None:
@@ -148,6 +181,8 @@ def _check_str_mapping(values: Mapping[str, Any], name: str, key_pattern: re.Pat
             raise ValidationError(f"{name}[{key!r}]", "not a valid name")
         if not isinstance(value, str):
             raise ValidationError(f"{name}[{key!r}]", f"values must be strings, got {type(value).__name__}")
+        if "\x00" in value or "\x00" in key:
+            raise ValidationError(f"{name}[{key!r}]", "contains a NUL character (\\x00)", "remove it")
 
 
 def make_job_name(base: str) -> str:
@@ -188,8 +223,8 @@ class TrainingSpec:
             raise ValidationError("source", "must be a SourceCode")
         if not isinstance(self.resources, Resources):
             raise ValidationError("resources", f"must be a cloudml.Resources, got {type(self.resources).__name__}")
-        _positive_int(self.instance_count, "instance_count")
-        _positive_int(self.processes_per_node, "processes_per_node", allow_none=True)
+        _positive_int(self.instance_count, "instance_count", maximum=MAX_INSTANCES)
+        _positive_int(self.processes_per_node, "processes_per_node", allow_none=True, maximum=MAX_PROCESSES_PER_NODE)
         _positive_int(self.max_run_seconds, "max_run_seconds")
         _positive_int(self.max_wait_seconds, "max_wait_seconds", allow_none=True)
         if self.max_wait_seconds is not None and self.max_wait_seconds < self.max_run_seconds:
@@ -208,9 +243,8 @@ class TrainingSpec:
                 raise ValidationError(f"channels[{cname!r}]", "empty URI")
         object.__setattr__(self, "distribution", frameworks.canonical_distribution(fw, self.distribution))
         frameworks.check_process_layout(fw, self.distribution, self.processes_per_node)
-        if self.job_name is not None and not _NAME.match(self.job_name):
-            raise ValidationError("job_name", f"{self.job_name!r} is not a valid job name",
-                                  "1-63 letters, digits and hyphens, starting with a letter or digit")
+        if self.job_name is not None:
+            names.check(self.job_name, "job_name")
 
     @property
     def world_processes(self) -> int:
@@ -279,9 +313,8 @@ class DeploySpec:
             raise ValidationError("max_replicas", f"{self.max_replicas} is below min_replicas {self.min_replicas}")
         if self.accelerator is not None:
             accelerators.parse(self.accelerator, "accelerator")
-        if self.endpoint_name is not None and not _NAME.match(self.endpoint_name):
-            raise ValidationError("endpoint_name", f"{self.endpoint_name!r} is not a valid name",
-                                  "1-63 letters, digits and hyphens")
+        if self.endpoint_name is not None:
+            names.check(self.endpoint_name, "endpoint_name")
         for name in ("environment", "tags", "provider_options"):
             object.__setattr__(self, name, _freeze(getattr(self, name)))
         _check_str_mapping(self.environment, "environment", _ENV_KEY)

@@ -46,6 +46,25 @@ def _isolated_cloudml_dirs(tmp_path_factory: pytest.TempPathFactory):
             os.environ[key] = value
 
 
+#: hostile-input probes (tests/hostile, issue 14): outcome -> count, and per provider for the probes run on each
+_probes: dict[str, int] = {"held": 0, "broke": 0}
+_probes_per_cloud: dict[str, int] = {}
+_CLOUDS = ("local", "sagemaker", "vertex", "azureml")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if not report.nodeid.startswith("tests/hostile/"):
+        return
+    if (report.when == "call" and report.passed) or (report.when == "setup" and report.skipped):
+        if report.passed:
+            _probes["held"] += 1
+            param = report.nodeid.rsplit("[", 1)[-1].rstrip("]") if report.nodeid.endswith("]") else ""
+            if param in _CLOUDS:
+                _probes_per_cloud[param] = _probes_per_cloud.get(param, 0) + 1
+    elif report.failed:
+        _probes["broke"] += 1
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if ledger.leaks() and session.exitstatus == 0:
         session.exitstatus = 1
@@ -61,6 +80,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.write_line("faults injected by the rigs: " + ", ".join(
             f"{rig} {n}" for rig, n in sorted(per_rig.items())) + " (" + ", ".join(
             f"{rig}:{kind} x{n}" for (rig, kind), n in sorted(ledger.faults.items())) + ")")
+    if _probes["held"] or _probes["broke"]:
+        clouds = ", ".join(f"{c} {_probes_per_cloud[c]}" for c in _CLOUDS if c in _probes_per_cloud)
+        terminalreporter.write_line(f"hostile-input probes (tests/hostile): {_probes['held']} held, "
+                                    f"{_probes['broke']} broke" + (f" (run on each provider: {clouds})" if clouds
+                                                                   else ""), red=bool(_probes["broke"]))
     terminalreporter.write_line(f"no-orphan checks ({checks}): {len(leaks)} resource(s) leaked"
                                 + ("".join(f"\n  LEAKED {x}" for x in leaks)), red=bool(leaks))
 

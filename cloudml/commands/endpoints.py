@@ -104,7 +104,8 @@ def list_endpoints(provider: str | None, options: tuple[str, ...], fmt: str) -> 
 @FORMAT
 def describe(name: str, provider: str | None, options: tuple[str, ...], fmt: str) -> None:
     """Everything the provider reports about endpoint NAME."""
-    record = endpoint_record(resolve_provider(provider, options).describe_endpoint(name))
+    prov = resolve_provider(provider, options)
+    record = endpoint_record(prov.describe_endpoint(prov.check_name("endpoint", name)))
     record.pop("created")
     emit_record(record, fmt)
 
@@ -134,7 +135,7 @@ def predict(name: str, data: str | None, provider: str | None, options: tuple[st
         except ValueError as exc:
             raise ValidationError("data", f"not valid JSON: {exc}", "quote it for the shell: '{\"instances\": [[1, 2]]}'") from None
     prov = resolve_provider(provider, options)
-    answer = prov.invoke(name, body, content_type, accept)
+    answer = prov.invoke(prov.check_name("endpoint", name), body, content_type, accept)
     if accept == "application/json":
         try:
             echo(json.dumps(json.loads(answer), indent=2))
@@ -155,6 +156,8 @@ def delete(ctx: click.Context, names: tuple[str, ...], provider: str | None, opt
     """Delete endpoints and what cloudml created for them (model, config); safe to repeat."""
     out = output(ctx)
     prov = resolve_provider(provider, options)
+    for name in names:  # every name checked before any is deleted
+        prov.check_name("endpoint", name)
     for name in names:
         prov.delete_endpoint(name)
         if out.chatty:

@@ -23,7 +23,7 @@ from cloudml.commands._common import (
 )
 from cloudml.commands._watch import _Price, cost_so_far, follow, report
 from cloudml.jobs import Job
-from cloudml.runtime.secrets import mask_text
+from cloudml.runtime.secrets import Masker
 
 
 @click.group()
@@ -58,7 +58,7 @@ def list_jobs(provider: str | None, options: tuple[str, ...], limit: int, fmt: s
 def describe(name: str, provider: str | None, options: tuple[str, ...], fmt: str) -> None:
     """Everything the provider reports about job NAME (secrets masked)."""
     prov = resolve_provider(provider, options)
-    info = prov.describe_job(name)
+    info = prov.describe_job(prov.check_name("job", name))
     record = job_record(info)
     record.pop("created")
     record["cost_usd"] = cost_so_far(info, _Price(prov.name).hourly(info))
@@ -72,10 +72,11 @@ def describe(name: str, provider: str | None, options: tuple[str, ...], fmt: str
 def logs(name: str, provider: str | None, options: tuple[str, ...], follow: bool) -> None:
     """Print job NAME's log lines (secret values masked)."""
     prov = resolve_provider(provider, options)
-    info = prov.describe_job(name)  # NotFoundError before anything is printed
+    info = prov.describe_job(prov.check_name("job", name))  # NotFoundError before anything is printed
     poll = getattr(prov, "poll_interval", (1.0, 30.0))[0]
+    masker = Masker(info.extra.get("environment"), info.hyperparameters, inherit=True)
     for line in Job(prov, name).logs(follow=follow, poll=max(poll, 0.2)):
-        echo(mask_text(line, {**dict(info.extra.get("environment") or {}), **dict(info.hyperparameters)}))
+        echo(masker(line))
 
 
 @jobs.command()
@@ -87,7 +88,7 @@ def wait(ctx: click.Context, name: str, provider: str | None, options: tuple[str
     """Wait for job NAME to end; exit 0 if it completed, 1 if it failed or was stopped."""
     out = output(ctx)
     prov = resolve_provider(provider, options)
-    prov.describe_job(name)  # NotFoundError before anything is printed
+    prov.describe_job(prov.check_name("job", name))  # NotFoundError before anything is printed
     result = follow(prov, name, out, logs=show_logs)
     report(out, result)
 
@@ -103,7 +104,7 @@ def stop(ctx: click.Context, name: str, provider: str | None, options: tuple[str
 
     out = output(ctx)
     prov = resolve_provider(provider, options)
-    before = prov.describe_job(name)
+    before = prov.describe_job(prov.check_name("job", name))
     if before.state.terminal:
         state = before.state
         message = f"{name} already ended: {state.value}"

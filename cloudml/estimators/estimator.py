@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from cloudml import packaging, providers
+from cloudml import names, packaging, providers
 from cloudml.config import cache_dir
 from cloudml.endpoints import Endpoint
 from cloudml.errors import CloudMLError, NoFeasibleOfferError, ValidationError
@@ -120,6 +120,12 @@ class Estimator:
             from cloudml.errors import UnknownProviderError
 
             raise UnknownProviderError(str(self.provider_name), providers.available())
+        if provider_options is not None and not isinstance(provider_options, Mapping):
+            raise ValidationError("provider_options", f"must be a mapping of option name to value, got "
+                                  f"{type(provider_options).__name__}", 'e.g. {"bucket": "my-bucket"}')
+        bad = [k for k in (provider_options or {}) if not isinstance(k, str)]
+        if bad:
+            raise ValidationError("provider_options", f"option names must be strings, got {bad[0]!r}")
         self.provider_options = dict(provider_options or {})
         if not isinstance(failover, bool):
             raise ValidationError("failover", f"must be True or False, got {failover!r}")
@@ -140,7 +146,9 @@ class Estimator:
         self.max_attempts = max_attempts
         self.failover_providers = tuple(dict.fromkeys(chosen))
         self.failover_options = {k: dict(v) for k, v in (failover_options or {}).items()}
-        self.base_job_name = base_job_name or Path(entry_point).stem.replace("_", "-")
+        if base_job_name is not None:
+            names.check(base_job_name, "base_job_name", names.BASE_JOB_NAME)
+        self.base_job_name = base_job_name or Path(str(entry_point)).stem.replace("_", "-")
         self.spec = TrainingSpec(
             source=SourceCode(entry_point, os.fspath(source_dir), ignore=tuple(ignore), allow_secrets=allow_secrets),
             framework=framework, framework_version=framework_version, resources=resources,
@@ -183,6 +191,7 @@ class Estimator:
         """The exact spec ``fit`` would submit: validated, instance chosen. Makes no network call."""
         spec = replace(self.spec, channels=_channels(inputs), job_name=job_name or make_job_name(self.base_job_name))
         provider = self.provider
+        provider.check_name("job", spec.job_name, "job_name")
         spec.validate(provider.storage_schemes)
         spec = self._choose_instance(spec)
         provider.check_features(spec)
@@ -311,6 +320,8 @@ class Estimator:
         source = (SourceCode(inference_entry_point, source_dir, ignore=self.spec.source.ignore,
                              allow_secrets=self.spec.source.allow_secrets)
                   if (Path(source_dir) / inference_entry_point).is_file() else None)
+        if endpoint_name is not None:
+            self.provider.check_name("endpoint", endpoint_name)
         name = endpoint_name or f"{info.name[:54].rstrip('-')}-{secrets.token_hex(4)}"
         spec = DeploySpec(
             model_uri=info.model_uri, source=source, framework=self.spec.framework,
@@ -321,7 +332,7 @@ class Estimator:
         )
         self.provider.check_features(spec)
         endpoint = self.provider.deploy(spec)
-        return Endpoint(self.provider, endpoint.name)
+        return Endpoint(self.provider, endpoint.name, token=auth_token)
 
     # -- attach -------------------------------------------------------------------------------------------
     @classmethod
@@ -334,6 +345,7 @@ class Estimator:
 
             provider = config.default_provider()
         instance = providers.get(provider, **_options(provider, provider_options))
+        instance.check_name("job", job_name, "job_name")
         info = instance.describe_job(job_name)
         source_dir = info.extra.get("source_dir")
         if not source_dir or not Path(source_dir).is_dir():
@@ -353,18 +365,30 @@ class Estimator:
         if not code_uri:
             raise ValidationError("job_name", f"job {job_name} records no code bundle to rebuild from")
         dest = cache_dir() / "attached" / job_name
-        if not dest.is_dir():
-            archive = cache_dir() / "attached" / f"{job_name}.tar.gz"
-            archive.parent.mkdir(parents=True, exist_ok=True)
-            provider.download(code_uri, str(archive))
-            packaging.safe_extract(archive, dest)
-            # the bundle's runtime files are cloudml's, not the user's: a re-fit or deploy adds them again
-            for name in packaging.RESERVED:
-                path = dest / name
-                if path.is_dir():
-                    shutil.rmtree(path)
-                elif path.exists():
-                    path.unlink()
+        if not dest.is_dir():  # built in a private folder, then renamed: a crash never leaves half a tree here
+            import tempfile
+
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            work = Path(tempfile.mkdtemp(prefix=f".{job_name}.", dir=dest.parent))
+            try:
+                archive = work / "code.tar.gz"
+                provider.download(code_uri, str(archive))
+                code = work / "code"
+                packaging.safe_extract(archive, code)
+                # the bundle's runtime files are cloudml's, not the user's: a re-fit or deploy adds them again
+                for name in packaging.RESERVED:
+                    path = code / name
+                    if path.is_dir():
+                        shutil.rmtree(path)
+                    elif path.exists():
+                        path.unlink()
+                try:
+                    os.rename(code, dest)
+                except OSError:
+                    if not dest.is_dir():  # another attach of this job got there first: keep its copy
+                        raise
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
         return dest
 
 

@@ -80,7 +80,15 @@ def get(name: str, **options: Any) -> Provider:
     """An instance of provider ``name`` configured with ``options`` (no network call is made)."""
     if not isinstance(name, str):
         raise UnknownProviderError(repr(name), available())
-    return get_class(name)(**options)
+    cls = get_class(name)
+    bad = [k for k in options if not isinstance(k, str)]
+    if bad:
+        raise ValidationError("provider_options", f"option names must be strings, got {bad[0]!r}")
+    try:
+        return cls(**options)
+    except (TypeError, AttributeError) as exc:  # an option of the wrong type, found by the constructor
+        raise ValidationError("provider_options", f"{name}: an option has the wrong type ({exc})",
+                              f"see docs/{name}.md for each option's type") from None
 
 
 __all__ = ["Provider", "available", "get", "get_class", "is_known", "register_provider", "registry"]

@@ -273,8 +273,9 @@ def invoke(provider: AzureMLProvider, name: str, body: bytes, content_type: str,
     url, key = provider._keys[name]
     req = HttpRequest("POST", url, content=body, headers={
         "Content-Type": content_type, "Accept": accept, "Authorization": f"Bearer {key}"})
-    resp = provider._http().send_request(req)
-    data = resp.read()
+    with provider._scoring_slots:   # a bounded number in flight per process (see SCORING_CONCURRENCY)
+        resp = provider._http().send_request(req)
+        data = resp.read()
     if resp.status_code >= 400:
         if resp.status_code in (401, 403):
             provider._keys.pop(name, None)

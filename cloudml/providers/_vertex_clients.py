@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -81,6 +82,7 @@ class Clients:
         self._credentials_option = options.get("credentials")
         self._credentials: Any = None
         self._gapic: dict[str, Any] = {}
+        self._lock = threading.RLock()  # clients are made once, whichever thread asks first
         self._storage: Storage | None = None
         self._session: Any = None
         self.retry = gretry.Retry(predicate=is_transient, initial=0.25, maximum=min(8.0, max(timeout / 4, 0.5)),
@@ -107,6 +109,12 @@ class Clients:
         return self._credentials
 
     def _client(self, kind: str) -> Any:
+        if kind in self._gapic:
+            return self._gapic[kind]
+        with self._lock:
+            return self._new_client(kind)
+
+    def _new_client(self, kind: str) -> Any:
         if kind not in self._gapic:
             cls = {"job": v1.JobServiceClient, "model": v1.ModelServiceClient,
                    "endpoint": v1.EndpointServiceClient, "prediction": v1.PredictionServiceClient}[kind]

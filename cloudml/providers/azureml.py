@@ -30,10 +30,11 @@ import logging
 import os
 import re
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cloudml.errors import (
     CapacityError,
@@ -42,11 +43,20 @@ from cloudml.errors import (
     NotFoundError,
     ValidationError,
 )
+from cloudml.names import NameRule
 from cloudml.providers import _azureml_envs as envs
 from cloudml.providers import _azureml_requests as requests
 from cloudml.providers._azureml_sdk import credentials_guard as _credentials_guard
 from cloudml.providers._azureml_sdk import to_command
-from cloudml.providers.base import EndpointInfo, EndpointState, Feature, JobInfo, JobState, Provider
+from cloudml.providers.base import (
+    EndpointInfo,
+    EndpointState,
+    Feature,
+    JobInfo,
+    JobState,
+    Provider,
+    refuse_different_spec,
+)
 from cloudml.spec import local_path, uri_scheme
 
 if TYPE_CHECKING:
@@ -66,6 +76,7 @@ _ENDPOINT_STATES = {"creating": EndpointState.CREATING, "updating": EndpointStat
                     "deleting": EndpointState.DELETING, "failed": EndpointState.FAILED,
                     "succeeded": EndpointState.IN_SERVICE, "canceled": EndpointState.FAILED}
 _COMPUTE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,15}$")
+SCORING_CONCURRENCY = 8
 _ENDPOINT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
 _EXIT_CODE = re.compile(r"exit(?:ed)? with (?:status )?code (\d+)", re.IGNORECASE)
 _QUOTA = re.compile(r"quota|QuotaExceeded|OutOfQuota|capacity|SkuNotAvailable|AllocationFailed", re.IGNORECASE)
@@ -89,6 +100,12 @@ class AzureMLProvider(Provider):
     """Azure ML command jobs and managed online endpoints behind cloudml's neutral verbs."""
 
     name = "azureml"
+    name_rules: ClassVar[dict[str, NameRule]] = {"endpoint": NameRule(
+        re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,61}[A-Za-z0-9]$"),
+        "3-63 letters, digits and hyphens, starting with a letter, not ending with a hyphen (names over 32 "
+        "characters are shortened at deploy)")}
+    option_types: ClassVar[dict[str, tuple[type, ...]]] = dict.fromkeys(
+        ("subscription_id", "resource_group", "workspace", "compute", "datastore"), (str,))
     storage_schemes = ("azureml", "https")
     unsupported = {
         Feature.TPU: "Azure has no TPUs; ask for a GPU (e.g. A100:8) instead",
@@ -116,6 +133,11 @@ class AzureMLProvider(Provider):
         self.options["datastore"] = self.options.get("datastore") or "workspaceblobstore"
         self.options["tags"] = requests.parse_tags(self.options.get("tags"))
         self._ml: Any = None
+        self._ml_lock = threading.RLock()  # MLClient made once, whichever thread asks first
+        #: scoring requests in flight at once from this process: a managed deployment serves
+        #: ``max_concurrent_requests_per_instance`` at a time and refuses (429) or drops the rest, so threads
+        #: sharing one Endpoint queue here instead of storming it
+        self._scoring_slots = threading.BoundedSemaphore(SCORING_CONCURRENCY)
         self._blobs: Any = None
         self._http_client: Any = None
         self._keys: dict[str, tuple[str, str]] = {}
@@ -130,6 +152,12 @@ class AzureMLProvider(Provider):
 
     def _client(self) -> Any:
         """The ``MLClient`` (created on first use: this is the first place the SDK is imported)."""
+        if self._ml is not None:
+            return self._ml
+        with self._ml_lock:
+            return self._new_client()
+
+    def _new_client(self) -> Any:
         if self._ml is None:
             self._require_config()
             try:
@@ -180,14 +208,18 @@ class AzureMLProvider(Provider):
 
     def _http(self) -> Any:
         """An azure-core pipeline (retry policy + the configured transport) for scoring and log reads."""
-        if self._http_client is None:
-            from azure.core import PipelineClient
-            from azure.core.pipeline.policies import HeadersPolicy, RetryPolicy
+        with self._ml_lock:
+            if self._http_client is None:
+                from azure.core import PipelineClient
+                from azure.core.pipeline.policies import HeadersPolicy, RetryPolicy
 
-            total = self.options.get("retry_total")
-            retry = RetryPolicy(retry_total=3 if total is None else int(total), retry_backoff_factor=0.5)
-            kwargs = {"transport": self.options["transport"]} if self.options.get("transport") is not None else {}
-            self._http_client = PipelineClient("https://localhost", policies=[HeadersPolicy(), retry], **kwargs)
+                total = self.options.get("retry_total")
+                # a scoring POST is a prediction (idempotent): retried, like GETs, when the connection drops
+                # before an answer (azure-core retries only idempotent methods by default)
+                retry = RetryPolicy(retry_total=3 if total is None else int(total), retry_backoff_factor=0.5,
+                                    retry_on_methods=frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS", "POST"}))
+                kwargs = {"transport": self.options["transport"]} if self.options.get("transport") is not None else {}
+                self._http_client = PipelineClient("https://localhost", policies=[HeadersPolicy(), retry], **kwargs)
         return self._http_client
 
     def _arm_url(self, rel: str) -> str:
@@ -263,7 +295,7 @@ class AzureMLProvider(Provider):
         from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
         try:
-            return self._job_info(ml.jobs.get(spec.job_name))
+            return refuse_different_spec(self._job_info(ml.jobs.get(spec.job_name)), spec, bundle)
         except ResourceNotFoundError:
             pass
         compute = self.options.get("compute")
@@ -283,8 +315,10 @@ class AzureMLProvider(Provider):
             if not isinstance(exc, ResourceExistsError):
                 raise
             created = ml.jobs.get(spec.job_name)  # a create retried after it succeeded: the same job
+            return refuse_different_spec(self._job_info(created), spec, bundle)
         log.info("submitted Azure ML job %s on %s", spec.job_name, compute or f"serverless {itype}")
-        return self._job_info(created)
+        # read back: a concurrent submit of this name that wrote after us makes the job not ours
+        return refuse_different_spec(self._job_info(ml.jobs.get(spec.job_name)), spec, bundle)
 
     def training_request(self, spec: TrainingSpec, bundle: Bundle) -> dict[str, Any]:
         """What ``submit`` hands to azure-ai-ml's ``command()`` (no network, no SDK). With a cluster and no
@@ -398,6 +432,7 @@ class AzureMLProvider(Provider):
             framework=props.get("cloudml.framework"), framework_version=props.get("cloudml.framework_version"),
             entry_point=props.get("cloudml.entry_point"), hyperparameters=json.loads(hps) if hps else {},
             extra={"status": status, "compute": getattr(job, "compute", None),
+                   "bundle_sha256": props.get("cloudml.bundle_sha256"),
                    "experiment_name": getattr(job, "experiment_name", None), "studio_url": job.studio_url,
                    "tags": dict(job.tags or {})},
         )

@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from cloudml.errors import UnsupportedFeatureError
+from cloudml import names
+from cloudml.errors import UnsupportedFeatureError, ValidationError
 
 if TYPE_CHECKING:
     from cloudml.packaging import Bundle
@@ -181,8 +182,20 @@ class Provider(abc.ABC):
     storage_schemes: ClassVar[tuple[str, ...]] = ()
     #: Features this provider cannot do, each with the reason shown to the user.
     unsupported: ClassVar[Mapping[Feature, str]] = {}
+    #: This provider's rules for names by kind (``job``, ``endpoint``, ``model``); others use ``names.GENERIC``.
+    name_rules: ClassVar[Mapping[str, names.NameRule]] = {}
+
+    #: Types of the options this provider reads (``provider_options`` / ``-C`` / the settings file); a value of
+    #: another type is refused by ``__init__`` naming the option, instead of failing later inside a request.
+    option_types: ClassVar[Mapping[str, tuple[type, ...]]] = {}
 
     def __init__(self, **options: Any) -> None:
+        for key, value in options.items():
+            want = self.option_types.get(key)
+            if want and value is not None and not isinstance(value, want):
+                kinds = " or ".join(t.__name__ for t in want)
+                raise ValidationError(f"provider_options[{key!r}]", f"must be {kinds}, got {type(value).__name__} "
+                                      f"{str(value)[:60]!r}", f"e.g. -C {key}=VALUE or {{{key!r}: '...'}}")
         self.options = dict(options)
 
     # -- capabilities -------------------------------------------------------------------------------------
@@ -195,6 +208,11 @@ class Provider(abc.ABC):
         ]
         if missing:
             raise UnsupportedFeatureError(f"provider {self.name!r}", "cannot run this spec: " + "; ".join(missing))
+
+    def check_name(self, kind: str, value: object, field: str | None = None) -> str:
+        """``value`` if it is a valid ``kind`` name here (``job``, ``endpoint``, ``model``); else
+        ``ValidationError`` naming ``field`` (default ``<kind>_name``). Call before building a path or request."""
+        return names.check(value, field or f"{kind}_name", self.name_rules.get(kind, names.GENERIC))
 
     def validate(self, spec: TrainingSpec) -> None:
         """Provider-specific checks that need no network (instance types, image availability ...)."""
@@ -270,3 +288,55 @@ class Provider(abc.ABC):
     def download(self, uri: str, dest: str) -> str:
         """Copy the object at ``uri`` (in this provider's storage) to the local file ``dest``."""
         raise NotImplementedError(f"{self.name} cannot download {uri}")
+
+
+def _normal(value: Any) -> str:
+    """One spelling for a hyperparameter value however a provider stored it (``5`` and ``"5"`` agree)."""
+    import json
+
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(value, sort_keys=True)
+
+
+def spec_differences(info: JobInfo, spec: TrainingSpec, bundle: Bundle | None = None) -> list[str]:
+    """What differs between an existing job ``info`` and the ``spec`` submitted again under its name
+    (hyperparameters, entry point, framework, instance type and count, code bundle); empty when they agree.
+
+    Fields the provider does not report (``None``) are not compared."""
+    diffs: list[str] = []
+    given = {k: _normal(v) for k, v in spec.hyperparameters.items()}
+    stored = {k: _normal(v) for k, v in (info.hyperparameters or {}).items()}
+    if given != stored:
+        keys = sorted(k for k in set(given) | set(stored) if given.get(k) != stored.get(k))
+        diffs.append("hyperparameters (" + ", ".join(keys[:5]) + (" ..." if len(keys) > 5 else "") + ")")
+    for label, have, want in (("entry_point", info.entry_point, spec.source.entry_point),
+                              ("framework", info.framework, spec.framework)):
+        if have is not None and want is not None and have != want:
+            diffs.append(f"{label} ({have!r} there, {want!r} now)")
+    have_type, want_type = info.instance_type, spec.resources.instance_type
+    if have_type and want_type and want_type not in have_type:  # a provider may report "type+accelerators"
+        diffs.append(f"instance_type ({have_type!r} there, {want_type!r} now)")
+    if info.instance_count != spec.instance_count:
+        diffs.append(f"instance_count ({info.instance_count} there, {spec.instance_count} now)")
+    if bundle is not None:
+        import re
+
+        stored_sha = re.findall(r"[0-9a-f]{64}", f"{info.code_uri} {info.extra.get('bundle_sha256') or ''}")
+        if stored_sha and bundle.sha256 not in stored_sha:
+            diffs.append("the code (another bundle)")
+    return diffs
+
+
+def refuse_different_spec(info: JobInfo, spec: TrainingSpec, bundle: Bundle | None = None) -> JobInfo:
+    """``info`` when the job already under ``spec.job_name`` was made from the same spec (a retried submit is
+    idempotent); ``ValidationError("job_name")`` when it was made from another one."""
+    diffs = spec_differences(info, spec, bundle)
+    if diffs:
+        raise ValidationError("job_name", f"a job named {info.name!r} already exists on {info.provider} with a "
+                              f"different spec: {'; '.join(diffs)}",
+                              "choose another job_name, or leave it out for a unique one")
+    return info

@@ -7,13 +7,24 @@ Invariants:
 - a job runs in a detached supervisor process (``_local_supervisor``), so Ctrl-C in the caller leaves it running
   and ``attach`` works from another process; multi-node jobs are simulated by one launcher per node on 127.0.0.1;
 - an endpoint is a real HTTP server (``cloudml_runtime.serving``) bound to 127.0.0.1 (``host`` option to change),
-  in its own process, optionally protected by a bearer token; ``delete_endpoint`` stops it and removes its folder.
+  in its own process, optionally protected by a bearer token; ``delete_endpoint`` stops it and removes its folder;
+- every name is checked (``names.check``) before a path is built from it, so no name reaches outside the root;
+- records (``job.json``, ``state.json``, ``endpoint.json``) are written atomically (temporary file + rename),
+  owner-only (folders 0700, files 0600; the supervisor runs with umask 077, so what it and the job write is too);
+  a corrupt record is reported on its own job or endpoint (state Failed, the reason names the file), never fatal
+  for the others, and ``delete_endpoint`` / ``cleanup`` still remove it;
+- a job name is taken by renaming a fully built hidden folder into place: of two concurrent submits one makes the
+  job; the other, like any later submit of that name, gets the job back if its spec is identical (idempotent) and
+  a ``ValidationError`` naming ``job_name`` if it differs. No half-made folder is ever listed;
+- ``invoke`` keeps one kept-alive connection per endpoint per thread, so one ``Endpoint`` can be shared by threads.
 """
 
 from __future__ import annotations
 
+import errno
 import http.client
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -28,12 +39,50 @@ from urllib.parse import urlsplit
 
 import cloudml
 from cloudml import progress
-from cloudml.errors import EndpointError, NotFoundError, ValidationError
+from cloudml.errors import CloudMLError, EndpointError, NotFoundError, ValidationError
 from cloudml.packaging import Bundle, build, runtime_files, safe_extract
 from cloudml.providers.base import EndpointInfo, EndpointState, Feature, JobInfo, JobState, Provider
 from cloudml.spec import DeploySpec, TrainingSpec, local_path, uri_scheme
 
 START_TIMEOUT = 120.0
+log = logging.getLogger("cloudml.local")
+
+
+class CorruptRecordError(CloudMLError, ValueError):
+    """A local job or endpoint record that cannot be read (truncated, edited, not JSON)."""
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` to ``path`` atomically (a unique temporary file in the same folder, then rename), 0600."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; ``FileNotFoundError`` if absent, ``CorruptRecordError`` naming the file if it
+    is not a JSON object (records are replaced atomically, so a bad one is damage, not a write in progress)."""
+    data = path.read_bytes()
+    try:
+        record = json.loads(data)
+    except ValueError as exc:
+        raise CorruptRecordError(f"{path} is corrupt ({len(data)} bytes, {exc}); delete that folder, or restore the "
+                                 "file") from None
+    if not isinstance(record, dict):
+        raise CorruptRecordError(f"{path} is corrupt (a JSON {type(record).__name__}, not an object)")
+    return record
+
+
+def _private_dir(path: Path) -> Path:
+    """``path`` and its missing parents as owner-only folders."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
 
 
 def default_root() -> Path:
@@ -69,8 +118,9 @@ def _child_env() -> dict[str, str]:
 
 
 def _spawn(cmd: list[str], **kwargs: Any) -> subprocess.Popen:
-    """Start a detached process (own session) and reap it in the background so it never lingers as a zombie."""
-    proc = subprocess.Popen(cmd, start_new_session=True, stdin=subprocess.DEVNULL, **kwargs)
+    """Start a detached process (own session, umask 077: what it writes is owner-only) and reap it in the
+    background so it never lingers as a zombie."""
+    proc = subprocess.Popen(cmd, start_new_session=True, stdin=subprocess.DEVNULL, umask=0o077, **kwargs)
     threading.Thread(target=proc.wait, daemon=True).start()
     return proc
 
@@ -113,14 +163,17 @@ class LocalProvider(Provider):
         cache = venv_cache or os.environ.get("CLOUDML_VENV_CACHE")
         self.venv_cache = Path(cache) if cache else self.root / "venvs"
         self.host = host
-        self._connections: dict[str, http.client.HTTPConnection] = {}
+        self._threads = threading.local()   # .connections: endpoint name -> this thread's HTTPConnection
 
-    # -- paths --------------------------------------------------------------------------------------------
+    option_types: ClassVar[dict[str, tuple[type, ...]]] = {
+        "root": (str, os.PathLike), "host": (str,), "venv_cache": (str, os.PathLike), "token": (str,)}
+
+    # -- paths (every one built from a checked name) ------------------------------------------------------
     def _job_dir(self, name: str) -> Path:
-        return self.root / "jobs" / name
+        return self.root / "jobs" / self.check_name("job", name)
 
     def _endpoint_dir(self, name: str) -> Path:
-        return self.root / "endpoints" / name
+        return self.root / "endpoints" / self.check_name("endpoint", name)
 
     def validate(self, spec: TrainingSpec) -> None:
         itype = spec.resources.instance_type
@@ -150,44 +203,91 @@ class LocalProvider(Provider):
             "tags": dict(spec.tags),
         }
 
+    def _same_job(self, name: str, record: dict[str, Any]) -> JobInfo:
+        """The existing job ``name`` when it was submitted with ``record``; else ``ValidationError``."""
+        job_dir = self._job_dir(name)
+        stored = read_json(job_dir / "job.json")
+        stored.pop("created_at", None)
+        wanted = json.loads(json.dumps(record))
+        diffs = []
+        for k in sorted(set(stored) | set(wanted)):
+            have, want = stored.get(k), wanted.get(k)
+            if have == want:
+                continue
+            if isinstance(have, dict) and isinstance(want, dict):  # name the keys, never the values (secrets)
+                keys = sorted(x for x in set(have) | set(want) if have.get(x) != want.get(x))
+                k += "[" + ", ".join(keys[:5]) + (" ..." if len(keys) > 5 else "") + "]"
+            diffs.append(k)
+        if diffs:
+            raise ValidationError("job_name", f"a local job named {name!r} already exists with a different spec "
+                                  f"({', '.join(diffs)} differ)",
+                                  "choose another job_name, or leave it out for a unique one")
+        return self.describe_job(name)
+
     def submit(self, spec: TrainingSpec, bundle: Bundle) -> JobInfo:
-        assert spec.job_name, "the Estimator names every job"
-        job_dir = self._job_dir(spec.job_name)
-        if (job_dir / "job.json").exists():  # idempotent: the job already exists
-            return self.describe_job(spec.job_name)
-        record = {**self.training_request(spec, bundle), "created_at": time.time()}
+        """Create job ``spec.job_name`` once: the same name with the identical spec returns the existing job,
+        with another spec raises ``ValidationError("job_name")`` (also for two submits racing for one name)."""
+        name = self.check_name("job", spec.job_name, "job_name")
+        job_dir = self._job_dir(name)
+        record = self.training_request(spec, bundle)
+        if (job_dir / "job.json").exists():
+            return self._same_job(name, record)
         stored = self.root / "bundles" / bundle.name
         if not stored.exists():
-            stored.parent.mkdir(parents=True, exist_ok=True)
-            tmp = stored.with_suffix(f".{os.getpid()}.tmp")
-            progress.copy_file(str(bundle.path), str(tmp), f"bundle {bundle.sha256[:12]}")
-            os.replace(tmp, stored)
-        tmp_dir = job_dir.with_name(job_dir.name + ".creating")
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        safe_extract(stored, tmp_dir / "code")
-        (tmp_dir / "job.json").write_text(json.dumps(record, indent=1))
-        (tmp_dir / "state.json").write_text(json.dumps({"state": "Pending"}))
-        os.replace(tmp_dir, job_dir)
-        log = open(job_dir / "supervisor.log", "ab")
-        proc = _spawn([sys.executable, "-m", "cloudml.providers._local_supervisor", str(job_dir)],
-                      env=_child_env(), stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        state = json.loads((job_dir / "state.json").read_text())
-        if state.get("state") == "Pending":  # record the pid at once so stop() works before the first poll
-            state["pid"] = proc.pid
-            (job_dir / "state.json").write_text(json.dumps(state))
-        return self.describe_job(spec.job_name)
+            _private_dir(stored.parent)
+            tmp = stored.with_name(f".{bundle.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+            try:
+                progress.copy_file(str(bundle.path), str(tmp), f"bundle {bundle.sha256[:12]}")
+                os.replace(tmp, stored)
+            finally:
+                tmp.unlink(missing_ok=True)
+        building = _private_dir(self.root / "jobs") / f".{name}.{secrets.token_hex(6)}.creating"
+        try:
+            building.mkdir(mode=0o700)
+            safe_extract(stored, building / "code")
+            write_json(building / "job.json", {**record, "created_at": time.time()})
+            write_json(building / "state.json", {"state": "Pending"})
+            for private in ("logs.txt", "supervisor.log"):
+                os.close(os.open(building / private, os.O_WRONLY | os.O_CREAT, 0o600))
+            try:
+                os.rename(building, job_dir)  # atomic; fails if another submit took the name first
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+                return self._same_job(name, record)
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
+        with open(job_dir / "supervisor.log", "ab") as log_file:
+            proc = _spawn([sys.executable, "-m", "cloudml.providers._local_supervisor", str(job_dir)],
+                          env=_child_env(), stdout=log_file, stderr=subprocess.STDOUT)
+        # so stop() works before the supervisor records itself (state.json is the supervisor's to write)
+        write_json(job_dir / "supervisor.pid", {"pid": proc.pid})
+        return self.describe_job(name)
+
+    def _corrupt_job(self, name: str, exc: CorruptRecordError) -> JobInfo:
+        return JobInfo(name=name, provider=self.name, state=JobState.FAILED, reason=str(exc),
+                       extra={"job_dir": str(self.root / "jobs" / name), "corrupt": True})
 
     def describe_job(self, name: str) -> JobInfo:
+        """The job's state; a corrupt record gives a ``Failed`` job whose reason names the file."""
         job_dir = self._job_dir(name)
         try:
-            record = json.loads((job_dir / "job.json").read_text())
-            state = json.loads((job_dir / "state.json").read_text())
+            record = read_json(job_dir / "job.json")
+            state = read_json(job_dir / "state.json")
         except FileNotFoundError:
             raise NotFoundError(f"no local job named {name!r} under {self.root}") from None
-        except json.JSONDecodeError:  # caught mid-write: read again
-            time.sleep(0.01)
-            return self.describe_job(name)
+        except CorruptRecordError as exc:
+            return self._corrupt_job(name, exc)
+        missing = [k for k in ("code_uri", "created_at", "instance_count", "framework", "framework_version",
+                               "entry_point", "hyperparameters", "source_dir") if k not in record]
+        if missing or state.get("state", "Pending") not in {s.value for s in JobState}:
+            why = f"lacks {', '.join(missing)}" if missing else f"has the unknown state {state.get('state')!r}"
+            return self._corrupt_job(name, CorruptRecordError(f"{job_dir / 'job.json'} {why}"))
+        if not state.get("pid"):
+            try:
+                state["pid"] = read_json(job_dir / "supervisor.pid").get("pid")
+            except (OSError, CorruptRecordError):
+                pass
         status = JobState(state.get("state", "Pending"))
         reason = state.get("reason")
         if not status.terminal:
@@ -195,7 +295,10 @@ class LocalProvider(Provider):
                 status = JobState.STOPPING
             if state.get("pid") and not _pid_alive(state["pid"]):
                 # the supervisor wrote nothing terminal before it vanished
-                state = json.loads((job_dir / "state.json").read_text())
+                try:
+                    state = {**state, **read_json(job_dir / "state.json")}
+                except (OSError, CorruptRecordError):
+                    pass
                 status = JobState(state.get("state", "Pending"))
                 if not status.terminal:
                     status, reason = JobState.FAILED, "the local supervisor process died (killed or crashed)"
@@ -244,7 +347,16 @@ class LocalProvider(Provider):
         jobs_dir = self.root / "jobs"
         if not jobs_dir.exists():
             return []
-        infos = [self.describe_job(d.name) for d in jobs_dir.iterdir() if (d / "job.json").exists()]
+        infos = []
+        for d in jobs_dir.iterdir():
+            if d.name.startswith(".") or not (d / "job.json").exists():  # a submit still building its folder
+                continue
+            try:
+                infos.append(self.describe_job(d.name))
+            except ValidationError:   # a folder someone made by hand with a name cloudml never gives
+                log.warning("skipped %s: not a job name cloudml makes", d)
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("skipped the local job %s: %s", d.name, exc)
         return sorted(infos, key=lambda i: i.created_at or 0, reverse=True)[:limit]
 
     def download(self, uri: str, dest: str) -> str:
@@ -256,14 +368,17 @@ class LocalProvider(Provider):
 
     # -- serving ------------------------------------------------------------------------------------------
     def deploy(self, spec: DeploySpec) -> EndpointInfo:
-        name = spec.endpoint_name or f"endpoint-{secrets.token_hex(4)}"
+        name = self.check_name("endpoint", spec.endpoint_name or f"endpoint-{secrets.token_hex(4)}")
         ep_dir = self._endpoint_dir(name)
-        if (ep_dir / "endpoint.json").exists():
-            raise ValidationError("endpoint_name", f"a local endpoint named {name!r} already exists",
-                                  "delete it first or choose another name")
         model_file = Path(local_path(spec.model_uri))
         if not model_file.is_file():
             raise NotFoundError(f"model artifact {spec.model_uri} does not exist")
+        try:
+            _private_dir(ep_dir.parent)
+            ep_dir.mkdir(mode=0o700)   # claims the name: of two deploys racing for it, one gets it
+        except FileExistsError:
+            raise ValidationError("endpoint_name", f"a local endpoint named {name!r} already exists",
+                                  "delete it first or choose another name") from None
         try:
             return self._start_endpoint(name, ep_dir, model_file, spec)
         except BaseException:
@@ -273,7 +388,6 @@ class LocalProvider(Provider):
     def _start_endpoint(self, name: str, ep_dir: Path, model_file: Path, spec: DeploySpec) -> EndpointInfo:
         from cloudml.runtime.launcher import prepare_python
 
-        ep_dir.mkdir(parents=True)
         safe_extract(model_file, ep_dir / "model")
         if spec.source is not None:
             bundle = build(spec.source.source_dir, self.root / "bundles", ignore=spec.source.ignore,
@@ -300,11 +414,11 @@ class LocalProvider(Provider):
         record: dict[str, Any] = {"name": name, "model_uri": spec.model_uri, "created_at": time.time(),
                                   "framework": spec.framework, "auth": bool(spec.auth_token),
                                   "ttl_seconds": spec.ttl_seconds}
-        (ep_dir / "endpoint.json").write_text(json.dumps(record))
-        with open(ep_dir / "server.log", "ab") as log:
-            proc = _spawn(cmd, cwd=ep_dir / "code", env=env, stdout=log, stderr=subprocess.STDOUT)
+        write_json(ep_dir / "endpoint.json", record)
+        with open(ep_dir / "server.log", "ab") as server_log:
+            proc = _spawn(cmd, cwd=ep_dir / "code", env=env, stdout=server_log, stderr=subprocess.STDOUT)
         record["pid"] = proc.pid
-        (ep_dir / "endpoint.json").write_text(json.dumps(record))
+        write_json(ep_dir / "endpoint.json", record)
         deadline = time.monotonic() + START_TIMEOUT
         while not (ep_dir / "port.json").exists():
             if proc.poll() is not None or not _pid_alive(proc.pid):
@@ -315,19 +429,23 @@ class LocalProvider(Provider):
             time.sleep(0.05)
         port = json.loads((ep_dir / "port.json").read_text())["port"]
         record["url"] = f"http://{self.host}:{port}"
-        (ep_dir / "endpoint.json").write_text(json.dumps(record))
+        write_json(ep_dir / "endpoint.json", record)
         return self.describe_endpoint(name)
 
     def describe_endpoint(self, name: str) -> EndpointInfo:
         try:
-            record = json.loads((self._endpoint_dir(name) / "endpoint.json").read_text())
+            record = read_json(self._endpoint_dir(name) / "endpoint.json")
         except FileNotFoundError:
             raise NotFoundError(f"no local endpoint named {name!r}") from None
+        except CorruptRecordError as exc:
+            return EndpointInfo(name=name, provider=self.name, state=EndpointState.FAILED, instance_type="local",
+                                reason=f"{exc} (cloudml endpoints delete {name} -p local removes it)",
+                                extra={"corrupt": True})
         alive = _pid_alive(record.get("pid"))
         state = EndpointState.IN_SERVICE if alive and record.get("url") else (
             EndpointState.CREATING if alive else EndpointState.FAILED)
         return EndpointInfo(name=name, provider=self.name, state=state, url=record.get("url"),
-                            instance_type="local", model_uri=record["model_uri"], created_at=record["created_at"],
+                            instance_type="local", model_uri=record.get("model_uri"), created_at=record.get("created_at"),
                             reason=None if alive else "the server process is not running",
                             extra={"pid": record.get("pid"), "auth": record.get("auth", False),
                                    "ttl_seconds": record.get("ttl_seconds")})
@@ -341,18 +459,19 @@ class LocalProvider(Provider):
         token = token or self.options.get("token")
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        connections: dict[str, http.client.HTTPConnection] = self._threads.__dict__.setdefault("connections", {})
         for attempt in (1, 2):  # a kept-alive connection the server closed is retried once on a new one
-            conn = self._connections.get(name)
+            conn = connections.get(name)
             if conn is None:
                 url = urlsplit(info.url)
-                conn = self._connections[name] = http.client.HTTPConnection(url.hostname or self.host, url.port, timeout=60)
+                conn = connections[name] = http.client.HTTPConnection(url.hostname or self.host, url.port, timeout=60)
             try:
                 conn.request("POST", "/invocations", body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
             except (ConnectionError, http.client.HTTPException, OSError) as exc:
                 conn.close()
-                self._connections.pop(name, None)
+                connections.pop(name, None)
                 if attempt == 2:
                     raise EndpointError(f"endpoint {name} did not answer: {exc}") from exc
                 continue
@@ -363,13 +482,13 @@ class LocalProvider(Provider):
         raise AssertionError("unreachable")
 
     def delete_endpoint(self, name: str) -> None:
-        conn = self._connections.pop(name, None)
+        ep_dir = self._endpoint_dir(name)
+        conn = self._threads.__dict__.get("connections", {}).pop(name, None)
         if conn is not None:
             conn.close()
-        ep_dir = self._endpoint_dir(name)
         try:
-            record = json.loads((ep_dir / "endpoint.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+            record = read_json(ep_dir / "endpoint.json")
+        except (OSError, CorruptRecordError):
             record = {}
         _kill_group(record.get("pid"))
         shutil.rmtree(ep_dir, ignore_errors=True)
@@ -378,4 +497,12 @@ class LocalProvider(Provider):
         ep_root = self.root / "endpoints"
         if not ep_root.exists():
             return []
-        return [self.describe_endpoint(d.name) for d in sorted(ep_root.iterdir()) if (d / "endpoint.json").exists()]
+        infos = []
+        for d in sorted(ep_root.iterdir()):
+            if d.name.startswith(".") or not (d / "endpoint.json").exists():
+                continue
+            try:
+                infos.append(self.describe_endpoint(d.name))
+            except (ValidationError, OSError, KeyError) as exc:
+                log.warning("skipped the local endpoint folder %s: %s", d, exc)
+        return infos

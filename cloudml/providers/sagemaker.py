@@ -33,10 +33,11 @@ import hashlib
 import logging
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cloudml import packaging
 from cloudml.errors import (
@@ -51,7 +52,14 @@ from cloudml.errors import (
 )
 from cloudml.providers import _sagemaker_requests as rq
 from cloudml.providers._sagemaker_config import SageMakerSettings, image_uri
-from cloudml.providers.base import EndpointInfo, EndpointState, Feature, JobInfo, Provider
+from cloudml.providers.base import (
+    EndpointInfo,
+    EndpointState,
+    Feature,
+    JobInfo,
+    Provider,
+    refuse_different_spec,
+)
 from cloudml.spec import local_path, make_job_name, uri_scheme
 
 if TYPE_CHECKING:
@@ -69,6 +77,8 @@ def split_s3(uri: str) -> tuple[str, str]:
 
 class SageMakerProvider(Provider):
     name = "sagemaker"
+    option_types: ClassVar[dict[str, tuple[type, ...]]] = dict.fromkeys(
+        ("region", "role_arn", "bucket", "prefix", "kms_key_id", "profile"), (str,))
     storage_schemes = ("s3",)
     unsupported = {
         Feature.TPU: "SageMaker has no TPUs (use provider='vertex')",
@@ -80,6 +90,7 @@ class SageMakerProvider(Provider):
         super().__init__(**options)
         self.settings = SageMakerSettings.from_options(options)
         self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()  # boto3 sessions are not thread-safe; clients are
 
     @property
     def region(self) -> str | None:
@@ -93,6 +104,12 @@ class SageMakerProvider(Provider):
 
     # -- clients and errors ---------------------------------------------------------------------------------
     def _client(self, service: str) -> Any:
+        if service in self._clients:
+            return self._clients[service]
+        with self._clients_lock:
+            return self._new_client(service)
+
+    def _new_client(self, service: str) -> Any:
         if service not in self._clients:
             try:
                 import boto3
@@ -233,7 +250,7 @@ class SageMakerProvider(Provider):
         image = rq.validate_training(spec, self.settings)
         name = str(spec.job_name)   # validate_training refused None
         with contextlib.suppress(NotFoundError):
-            return self.describe_job(name)
+            return refuse_different_spec(self.describe_job(name), spec, bundle)
         code_uri = self.upload_bundle(bundle)
         channels = {name: uri if uri_scheme(uri) == "s3" else self.upload_channel(uri)
                     for name, uri in spec.channels.items()}
@@ -245,8 +262,9 @@ class SageMakerProvider(Provider):
         except CloudMLError as exc:
             if not self._already_exists(exc):
                 raise
-            log.info("job %s already existed (a retried create): attaching to it", name)
-        return self.describe_job(name)
+            log.info("job %s already existed (a retried or concurrent create): attaching to it", name)
+        # read back (also after our own create): the job of that name must be the one this spec describes
+        return refuse_different_spec(self.describe_job(name), spec, bundle)
 
     def describe_job(self, name: str) -> JobInfo:
         with self._aws(f"training job {name}"):

@@ -25,9 +25,11 @@ The container layouts (training command, serving adapter) are described in ``_ve
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -44,11 +46,20 @@ from cloudml.providers._vertex_machines import (
     training_image,
 )
 from cloudml.providers._vertex_storage import tree_digest
-from cloudml.providers.base import EndpointInfo, EndpointState, Feature, JobInfo, JobState, Provider
+from cloudml.providers.base import (
+    EndpointInfo,
+    EndpointState,
+    Feature,
+    JobInfo,
+    JobState,
+    Provider,
+    refuse_different_spec,
+)
 from cloudml.runtime.launcher import parse_argv
 from cloudml.spec import DeploySpec, TrainingSpec, make_job_name
 
 # JobState enum values of aiplatform_v1 (ints on the wire).
+log = logging.getLogger("cloudml.vertex")
 _JOB_STATES = {
     1: JobState.PENDING, 2: JobState.PENDING, 3: JobState.RUNNING, 4: JobState.COMPLETED, 5: JobState.FAILED,
     6: JobState.STOPPING, 7: JobState.STOPPED, 8: JobState.PENDING, 9: JobState.FAILED, 10: JobState.RUNNING,
@@ -96,6 +107,8 @@ class VertexProvider(Provider):
     poll_interval (``Job.wait`` backoff: first and longest seconds, default (2, 30))."""
 
     name = "vertex"
+    option_types: ClassVar[dict[str, tuple[type, ...]]] = dict.fromkeys(
+        ("project", "location", "staging_bucket", "service_account", "network", "kms_key_name"), (str,))
     storage_schemes: ClassVar[tuple[str, ...]] = ("gs",)
     unsupported: ClassVar[dict[Feature, str]] = {
         Feature.PARAMETER_SERVER: "cloudml has no setting for Vertex parameter-server pools; "
@@ -137,6 +150,7 @@ class VertexProvider(Provider):
                                   f"got {poll!r}")
         self.poll_interval = (_seconds(poll[0], "poll_interval"), _seconds(poll[1], "poll_interval"))
         self._clients: Clients | None = None
+        self._clients_lock = threading.Lock()
         self._job_names: dict[str, str] = {}       # display name -> resource name
         self._failures: dict[str, str | None] = {}  # resource name -> failure file content
 
@@ -155,8 +169,9 @@ class VertexProvider(Provider):
     @property
     def clients(self) -> Clients:
         self._require_config()
-        if self._clients is None:
-            self._clients = Clients(self.options, str(self.project), str(self.location), self.timeout)
+        with self._clients_lock:
+            if self._clients is None:
+                self._clients = Clients(self.options, str(self.project), str(self.location), self.timeout)
         return self._clients
 
     def _uri(self, *parts: str) -> str:
@@ -232,20 +247,33 @@ class VertexProvider(Provider):
         machine = self.machine_for(spec)
         existing = self._find_job(job_name)
         if existing is not None:
-            return self._job_info(existing)
+            return refuse_different_spec(self._job_info(existing), spec, bundle)
         c = self.clients
         c.storage.put_file(bundle.path, self._uri("code", bundle.name))
         channels = {name: self._channel_uri(uri, upload=True) for name, uri in spec.channels.items()}
         body = self._job_body(spec, bundle, channels, created=int(time.time()))
         job = c.create_custom_job(body, find=lambda: self._find_job(job_name), instance_type=machine.machine_type)
+        first = self._find_job(job_name)
+        if first is not None and first.name != job.name:
+            # Vertex display names are not unique: a concurrent submit of this name created its job first.
+            # The first one is the job of that name; ours is cancelled, then compared with it like any resubmit.
+            log.warning("job %s was created concurrently by another submit: cancelling the duplicate %s",
+                        job_name, job.name)
+            try:
+                c.cancel_custom_job(job.name)
+            except CloudMLError as exc:
+                log.warning("could not cancel the duplicate %s: %s", job.name, exc)
+            job = first
         self._job_names[job_name] = job.name
-        return self._job_info(job)
+        return refuse_different_spec(self._job_info(job), spec, bundle)  # a retry may have found another's job
 
     def _find_job(self, name: str) -> Any | None:
         jobs = self.clients.list_custom_jobs(f'display_name="{name}"')
         if not jobs:
             return None
-        job = max(jobs, key=lambda j: j.create_time.timestamp() if j.create_time else 0)
+        # the FIRST job created under this display name is the job of that name (later ones are duplicates a
+        # concurrent submit cancelled)
+        job = min(jobs, key=lambda j: (j.create_time.timestamp() if j.create_time else float("inf"), j.name))
         self._job_names[name] = job.name
         return job
 

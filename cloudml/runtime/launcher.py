@@ -347,7 +347,10 @@ def run(argv: list[str]) -> int:
     code_dir = os.getcwd()
     tail: collections.deque[str] = collections.deque(maxlen=FAILURE_TAIL)
 
+    masks = [secrets.Masker(inherit=True)]  # replaced by one that also knows the hyperparameters once parsed
+
     def log(line: str) -> None:
+        line = masks[0](line)
         tail.append(line)
         print(line, flush=True)
 
@@ -355,6 +358,7 @@ def run(argv: list[str]) -> int:
     try:
         options, hps = parse_argv(argv)
         job = resolve(options, hps)
+        masks[0] = secrets.Masker(job["hps"], inherit=True)
         failure_file = str(job["failure_file"])
         entry = job["entry_point"]
         if not entry:
@@ -373,15 +377,15 @@ def run(argv: list[str]) -> int:
         return 2
     if env.get("TF_CONFIG") and env["TF_CONFIG"] != os.environ.get("TF_CONFIG"):
         log(f"[cloudml] TF_CONFIG {env['TF_CONFIG']}")
-    masked = [secrets.mask_text(c, job["hps"]) for c in cmd]
-    log(f"[cloudml] host {job['current_host']} of {len(job['hosts'])}: {' '.join(masked)}")
+    mask = masks[0]  # built once: linear in each line, whatever the number of hyperparameters
+    log(f"[cloudml] host {job['current_host']} of {len(job['hosts'])}: {mask(' '.join(cmd))}")
     started = time.time()
     proc = subprocess.Popen(cmd, cwd=code_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, errors="replace", bufsize=1)
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
-            line = secrets.mask_text(line.rstrip("\n"), job["hps"])
+            line = mask(line.rstrip("\n"))
             tail.append(line)
             print(line, flush=True)
         code = proc.wait()

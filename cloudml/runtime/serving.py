@@ -12,6 +12,15 @@ Protocol (SageMaker's, which Vertex custom containers and Azure's score.py adapt
 An optional bearer token (``CLOUDML_ENDPOINT_TOKEN``) is required on every request when set.
 ``python -m cloudml_runtime.serving --model-dir D [--code-dir C] [--host 127.0.0.1] [--port 0]`` prints one JSON
 line ``{"port": N}`` once it listens.
+
+The HTTP layer (``make_server``) is the standard library's threading server, made fit for many concurrent and
+hostile clients (the runtime ships inside bundles and containers, so it cannot depend on an installed server):
+a listen backlog of ``BACKLOG``; at most ``max_connections`` connections served at once (one more is answered
+503 and closed); a socket timeout on every connection (an idle keep-alive, a slow or short body frees its
+thread after ``timeout`` seconds); the token checked BEFORE the body is read; a body over ``max_body_bytes``
+refused with 413 unread; a missing or malformed ``Content-Length`` 411/400; input the handlers cannot take (bad
+JSON, wrong shape or type: ``ValueError``, ``TypeError``, ``KeyError``, ``IndexError``, a tensor shape mismatch)
+400, not 500; a handler's own failure 500. Every error answer is JSON ``{"error": ...}``.
 """
 
 from __future__ import annotations
@@ -188,7 +197,60 @@ class Model:
         return (payload.encode() if isinstance(payload, str) else bytes(payload)), ctype
 
 
-def make_server(model: Model, host: str = "127.0.0.1", port: int = 0, token: str | None = None) -> ThreadingHTTPServer:
+BACKLOG = 512
+MAX_BODY_BYTES = 64 * 1024 * 1024
+MAX_CONNECTIONS = 256
+SOCKET_TIMEOUT = 30.0
+_BAD_INPUT = (ValueError, TypeError, KeyError, IndexError)
+
+
+def _input_problem(exc: BaseException) -> bool:
+    """Whether ``exc`` from the handlers means the request could not be taken (400) rather than a fault (500)."""
+    if isinstance(exc, _BAD_INPUT):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("shape" in text or "size mismatch" in text)
+
+
+class Server(ThreadingHTTPServer):
+    """``ThreadingHTTPServer`` with a real backlog and a bound on the connections served at once."""
+
+    request_queue_size = BACKLOG
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 max_connections: int = MAX_CONNECTIONS):
+        self._slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):  # full: say so at once instead of queueing a thread
+            try:
+                request.settimeout(1.0)
+                body = b'{"error": "the server is at its connection limit; retry"}'
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                b"Connection: close\r\nRetry-After: 1\r\nContent-Length: "
+                                + str(len(body)).encode() + b"\r\n\r\n" + body)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+def make_server(model: Model, host: str = "127.0.0.1", port: int = 0, token: str | None = None, *,
+                max_body_bytes: int = MAX_BODY_BYTES, timeout: float = SOCKET_TIMEOUT,
+                max_connections: int = MAX_CONNECTIONS) -> ThreadingHTTPServer:
+    sock_timeout = timeout
+    expected = f"Bearer {token}".encode() if token else None
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         # One segment per response, sent at once: headers and body are buffered and flushed together after each
@@ -197,24 +259,31 @@ def make_server(model: Model, host: str = "127.0.0.1", port: int = 0, token: str
         # client's delayed ACK: ~40 ms per request on a kept-alive connection.
         wbufsize = 64 * 1024
         disable_nagle_algorithm = True
+        timeout = sock_timeout  # on every read: no client holds a thread forever
 
-        def log_message(self, format: str, *args: Any) -> None:  # quiet: one line per error only
+        def log_message(self, format: str, *args: Any) -> None:  # quiet: errors are answered, not logged
             pass
 
-        def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
+        def _send(self, status: int, body: bytes, ctype: str = "application/json", close: bool = False) -> None:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
+            if close:  # the request body was not read: the connection cannot carry another request
+                self.send_header("Connection", "close")
+                self.close_connection = True
             self.end_headers()
             self.wfile.write(body)
 
+        def _error(self, status: int, message: str, close: bool = False) -> None:
+            self._send(status, json.dumps({"error": message}).encode(), close=close)
+
         def _authorised(self) -> bool:
-            if not token:
+            if expected is None:
                 return True
             given = self.headers.get("Authorization", "")
-            if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            if hmac.compare_digest(given.encode(errors="replace"), expected):
                 return True
-            self._send(401, b'{"error": "missing or wrong bearer token"}')
+            self._error(401, "missing or wrong bearer token", close=True)
             return False
 
         def do_GET(self) -> None:
@@ -223,28 +292,61 @@ def make_server(model: Model, host: str = "127.0.0.1", port: int = 0, token: str
             if self.path in ("/ping", "/health", "/"):
                 self._send(200, b'{"status": "ok"}')
             else:
-                self._send(404, b'{"error": "not found"}')
+                self._error(404, "not found")
+
+        def _read_body(self) -> bytes | None:
+            if self.headers.get("Transfer-Encoding"):
+                self._error(411, "send the body with a Content-Length (chunked bodies are not accepted)", close=True)
+                return None
+            raw = self.headers.get("Content-Length")
+            if raw is None:
+                self._error(411, "Content-Length is required", close=True)
+                return None
+            try:
+                length = int(raw)
+                if length < 0:
+                    raise ValueError(raw)
+            except ValueError:
+                self._error(400, f"bad Content-Length {raw[:40]!r}", close=True)
+                return None
+            if length > max_body_bytes:
+                self._error(413, f"the body is {length} bytes; this endpoint takes at most {max_body_bytes}",
+                            close=True)
+                return None
+            try:
+                body = self.rfile.read(length)
+            except (TimeoutError, OSError):
+                self.close_connection = True
+                return None
+            if len(body) != length:  # the client sent less than it announced and closed (or timed out)
+                self.close_connection = True
+                return None
+            return body
 
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length)
-            if not self._authorised():
+            if not self._authorised():  # before a byte of the body is read
                 return
             if self.path.split("?")[0] not in ("/invocations", "/predict"):
-                self._send(404, b'{"error": "not found"}')
+                self._error(404, "not found", close=True)
+                return
+            body = self._read_body()
+            if body is None:
                 return
             try:
                 payload, ctype = model(body, self.headers.get("Content-Type", "application/json"),
                                        self.headers.get("Accept", "application/json"))
             except HandlerError as exc:
-                self._send(exc.status, json.dumps({"error": str(exc)}).encode())
-            except Exception as exc:  # the user's handler failed: report it, keep serving
-                traceback.print_exc()
-                self._send(500, json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
+                self._error(exc.status, str(exc))
+            except Exception as exc:  # the input did not fit (400) or the user's handler failed (500): keep serving
+                if _input_problem(exc):
+                    self._error(400, f"the model cannot take this input: {type(exc).__name__}: {exc}"[:2000])
+                else:
+                    traceback.print_exc()
+                    self._error(500, f"{type(exc).__name__}: {exc}"[:2000])
             else:
                 self._send(200, payload, ctype)
 
-    return ThreadingHTTPServer((host, port), Handler)
+    return Server((host, port), Handler, max_connections=max_connections)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -256,9 +358,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "0") or 0))
     parser.add_argument("--port-file", help="write {\"port\": N} here (atomically) once listening")
     parser.add_argument("--ttl", type=float, help="shut down after this many seconds")
+    parser.add_argument("--max-body-bytes", type=int, default=int(os.environ.get("CLOUDML_MAX_BODY_BYTES") or
+                                                                   MAX_BODY_BYTES))
+    parser.add_argument("--timeout", type=float, default=SOCKET_TIMEOUT, help="socket timeout per connection (s)")
+    parser.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS)
     args = parser.parse_args(argv)
     model = Model(args.model_dir, args.code_dir, args.entry)
-    server = make_server(model, args.host, args.port, os.environ.get("CLOUDML_ENDPOINT_TOKEN") or None)
+    server = make_server(model, args.host, args.port, os.environ.get("CLOUDML_ENDPOINT_TOKEN") or None,
+                         max_body_bytes=args.max_body_bytes, timeout=args.timeout,
+                         max_connections=args.max_connections)
     ready = json.dumps({"port": server.server_address[1], "pid": os.getpid()})
     if args.port_file:
         with open(args.port_file + ".tmp", "w") as f:

@@ -124,11 +124,14 @@ def test_endpoint_binds_loopback_and_requires_its_token(trained: Estimator) -> N
     endpoint = trained.deploy(auth_token="s3cret-token-value")
     try:
         assert endpoint.url.startswith("http://127.0.0.1:")
-        with pytest.raises(EndpointError) as caught:
-            endpoint.predict({"instances": [[1.0]]})
-        assert caught.value.status == 401
         from cloudml.endpoints import Endpoint
         from cloudml.providers.local import LocalProvider
+
+        with pytest.raises(EndpointError) as caught:  # a handle without the token is refused
+            Endpoint(trained.provider, endpoint.name).predict({"instances": [[1.0]]})
+        assert caught.value.status == 401
+        # the handle deploy() returned sends the endpoint's token
+        assert endpoint.predict({"instances": [[1.0]]})["predictions"][0][0] == pytest.approx(3.0, abs=0.05)
 
         authorised = Endpoint(LocalProvider(root=trained.provider.root, token="s3cret-token-value"), endpoint.name)
         assert authorised.predict({"instances": [[1.0]]})["predictions"][0][0] == pytest.approx(3.0, abs=0.05)
@@ -146,8 +149,8 @@ def test_endpoint_serves_numpy_and_reports_handler_errors(trained: Estimator) ->
                                accept="application/x-npy")
         assert out.shape == (2, 1) and out[1, 0] == pytest.approx(3.0, abs=0.05)
         with pytest.raises(EndpointError) as caught:
-            endpoint.predict({"instances": [[1.0, 2.0, 3.0]]})  # wrong width: the model raises
-        assert caught.value.status == 500 and "RuntimeError" in str(caught.value)
+            endpoint.predict({"instances": [[1.0, 2.0, 3.0]]})  # wrong width: a 4xx, the request is at fault
+        assert caught.value.status == 400 and "RuntimeError" in str(caught.value)  # the input, not the server
         with pytest.raises(EndpointError) as caught:
             endpoint.predict(b"a,b", content_type="application/yaml")
         assert caught.value.status == 415

@@ -246,7 +246,7 @@ def test_predict_errors_and_content_types(vertex_provider, src, tmp_path):
         assert json.loads(vertex_provider.invoke("errs", b"[[1.0], [2.0]]")) == {"predictions": [[2.0], [4.0]]}
         with pytest.raises(EndpointError) as caught:
             vertex_provider.invoke("errs", json.dumps({"instances": ["not numbers"]}).encode())
-        assert caught.value.status == 500 and "TypeError" in str(caught.value)
+        assert caught.value.status == 400 and "TypeError" in str(caught.value)  # the input did not fit
         with pytest.raises(EndpointError) as caught:
             vertex_provider.invoke("errs", b"1,2", content_type="text/csv")
         assert caught.value.status == 415
