@@ -57,7 +57,7 @@ CASES = {
     "job_tpu_v3": dict(resources=Resources(instance_type="cloud-tpu", accelerator="TPU-V3:8"), framework="tensorflow",
                        version="2.15"),
     "job_spot": dict(resources=Resources(accelerator="T4:1", spot=True), max_run_seconds=3600,
-                     max_wait_seconds=7200, checkpoint_uri="gs://bucket/ckpt/run1/"),
+                     checkpoint_uri="gs://bucket/ckpt/run1/"),
     "job_cpu_tf": dict(resources=Resources(instance_type="n1-standard-4"), framework="tensorflow", version="2.16"),
     "job_4x8_a100_ddp": dict(resources=Resources(accelerator="A100:8"), instance_count=4, processes_per_node=8),
     "job_4x8_a100_tf": dict(resources=Resources(instance_type="a2-highgpu-8g"), framework="tensorflow",
@@ -88,7 +88,7 @@ def test_tpu_v5e_4_chooses_ct5lp_hightpu_4t_2x2():
 
 def test_spot_and_timeouts():
     sched = job_body(**CASES["job_spot"])["jobSpec"]["scheduling"]
-    assert sched == {"timeout": "3600s", "strategy": "SPOT", "maxWaitDuration": "3600s"}
+    assert sched == {"timeout": "3600s", "strategy": "SPOT"}   # maxWaitDuration is FLEX_START's only
     on_demand = job_body(Resources(accelerator="T4:1"))["jobSpec"]["scheduling"]
     assert "strategy" not in on_demand
 
