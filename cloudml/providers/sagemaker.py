@@ -58,6 +58,11 @@ if TYPE_CHECKING:
     from cloudml.packaging import Bundle
     from cloudml.spec import DeploySpec, TrainingSpec
 
+#: the model's SAGEMAKER_PROGRAM: cloudml's serving defaults around the user's handlers (cloudml/runtime/sagemaker_shim.py)
+SHIM_PROGRAM = "cloudml_inference.py"
+SHIM_SOURCE = ("# Written by cloudml: the user's handlers with cloudml's serving defaults (cloudml_runtime/sagemaker_shim.py)\n"
+               "from cloudml_runtime.sagemaker_shim import input_fn, model_fn, output_fn, predict_fn  # noqa: F401\n")
+
 log = logging.getLogger("cloudml.sagemaker")
 
 def split_s3(uri: str) -> tuple[str, str]:
@@ -317,10 +322,12 @@ class SageMakerProvider(Provider):
 
     def _prepare_model(self, spec: DeploySpec, name: str, work: Path) -> tuple[str, str | None]:
         """The model.tar.gz the inference image expects: the artifact plus ``code/`` (the source dir with
-        ``inference.py``), and for TensorFlow a SavedModel under ``1/``. Returns (S3 URI, SAGEMAKER_PROGRAM)."""
-        program = spec.source.entry_point if spec.source else None
-        if not program and spec.framework != "tensorflow" and uri_scheme(spec.model_uri) == "s3":
-            return spec.model_uri, None
+        ``inference.py``), and for TensorFlow a SavedModel under ``1/``. Returns (S3 URI, SAGEMAKER_PROGRAM).
+        PyTorch (and other Python-handler images): ``code/`` also holds ``cloudml_runtime/`` and the shim
+        ``cloudml_inference.py``, which is the ``SAGEMAKER_PROGRAM``, so the image's inference toolkit runs
+        cloudml's serving defaults around the user's handlers (``cloudml/runtime/sagemaker_shim.py``)."""
+        shim = spec.framework != "tensorflow"
+        program = SHIM_PROGRAM if shim else (spec.source.entry_point if spec.source else None)
         src = work / "model.tar.gz"
         if uri_scheme(spec.model_uri) == "s3":
             self.download(spec.model_uri, str(src))
@@ -344,12 +351,28 @@ class SageMakerProvider(Provider):
             shutil.rmtree(tree / "code", ignore_errors=True)
             packaging.safe_extract(code.path, tree / "code")
             changed = True
+        if shim:
+            if spec.source and (tree / "code" / SHIM_PROGRAM).exists():
+                raise ValidationError("source_dir", f"{SHIM_PROGRAM} is a name cloudml uses in the model's code/",
+                                      "rename that file")
+            for name, data in packaging.runtime_files().items():
+                (tree / "code" / name).parent.mkdir(parents=True, exist_ok=True)
+                (tree / "code" / name).write_bytes(data)
+            (tree / "code" / SHIM_PROGRAM).write_text(SHIM_SOURCE)
+            changed = True
         if not changed and uri_scheme(spec.model_uri) == "s3":
             return spec.model_uri, program
         archive = packaging.tar_dir(tree, work / "repacked.tar.gz")
         uri = self.settings.s3_uri("models", packaging.file_sha256(archive)[:32], "model.tar.gz")
         self._upload_file(archive, uri)
         return uri, program
+
+    @staticmethod
+    def _serving_environment(spec: DeploySpec, program: str | None) -> dict[str, str]:
+        env = dict(spec.environment)
+        if program == SHIM_PROGRAM and spec.source:   # the user's handler file, loaded by the shim
+            env["CLOUDML_SERVING_ENTRY"] = spec.source.entry_point
+        return env
 
     def deploy(self, spec: DeploySpec) -> EndpointInfo:
         self.settings.require()
@@ -375,7 +398,8 @@ class SageMakerProvider(Provider):
             steps = (
                 ("model", "create_model", "delete_model", "ModelName",
                  rq.model_request(name, self.settings, image=image, model_data_url=model_data, program=program,
-                                  environment=spec.environment, tags=tags, created=created_at)),
+                                  environment=self._serving_environment(spec, program), tags=tags,
+                                  created=created_at)),
                 ("endpoint config", "create_endpoint_config", "delete_endpoint_config", "EndpointConfigName",
                  rq.endpoint_config_request(name, self.settings, model_name=name, instance_type=instance_type,
                                             instance_count=spec.min_replicas, tags=tags, created=created_at)),

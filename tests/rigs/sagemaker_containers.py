@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from moto.core.utils import utcnow
 
 from cloudml.packaging import safe_extract, tar_dir
-from tests.rigs import stop_process
-from tests.rigs.containers import kill_tree
+from tests.rigs.containers import container_python, in_namespace, kill_tree, private_mounts
+from tests.rigs.contract import _DROP
 from tests.rigs.sagemaker_toolkit import run_host, write_config
 
 if TYPE_CHECKING:
@@ -222,7 +222,8 @@ class LogStream:
 
 # -- endpoints ------------------------------------------------------------------------------------------------
 class EndpointContainer:
-    """The inference container of one endpoint: the model.tar.gz served by cloudml's serving adapter."""
+    """The inference container of one endpoint: the model.tar.gz at ``/opt/ml/model`` served by the PyTorch DLC's
+    published handler chain (``sagemaker_model_server.py``); a TensorFlow Serving image by cloudml's adapter."""
 
     def __init__(self, rig: SageMakerRig, endpoint: str):
         self.rig = rig
@@ -250,20 +251,37 @@ class EndpointContainer:
             bucket, key = container["ModelDataUrl"][5:].split("/", 1)
             archive = self.root / "model.tar.gz"
             self.rig.client("s3").download_file(bucket, key, str(archive))
-            model_dir = self.root / "opt-ml" / "model"
+            root = self.root / "opt-ml"
+            model_dir = root / "model"
             safe_extract(archive, model_dir)
-            cmd = [sys.executable, "-m", "cloudml.runtime.serving", "--model-dir", str(model_dir),
-                   "--code-dir", str(model_dir / "code"), "--entry", env.get("SAGEMAKER_PROGRAM", "inference.py")]
-            clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CLOUDML_"))}
-            clean.update(env, PYTHONPATH=str(REPO_ROOT))
+            clean = {k: v for k, v in os.environ.items() if not k.startswith(_DROP) and k != "PYTHONPATH"}
+            clean.update(env)
+            if "pytorch-inference" in container["Image"]:   # the DLC's published handler chain
+                python = container_python(self.root / "container", absent=("tensorflow", "keras"))
+                clean["PATH"] = str(Path(python).parent) + os.pathsep + clean.get("PATH", "/usr/bin:/bin")
+                cmd = [python, str(Path(__file__).with_name("sagemaker_model_server.py"))]
+                if private_mounts("/opt/ml"):
+                    cmd = in_namespace({str(root): "/opt/ml"}, cmd)
+                else:
+                    clean["SAGEMAKER_BASE_DIR"] = str(root)
+            else:   # TensorFlow Serving has no published Python runtime: cloudml's adapter stands in for it
+                cmd = [sys.executable, "-m", "cloudml.runtime.serving", "--model-dir", str(model_dir),
+                       "--code-dir", str(model_dir / "code"), "--entry", env.get("SAGEMAKER_PROGRAM", "inference.py")]
+                clean["PYTHONPATH"] = str(REPO_ROOT)
             log = open(self.root / "container.log", "w")
-            self.proc = subprocess.Popen(cmd, cwd=self.root, env=clean, stdout=subprocess.PIPE, stderr=log, text=True)
+            self.proc = subprocess.Popen(cmd, cwd=self.root, env=clean, stdout=subprocess.PIPE, stderr=log, text=True,
+                                         start_new_session=True)
             assert self.proc.stdout is not None
-            line = self.proc.stdout.readline()
-            if not line:
-                self.proc.wait()
-                tail = (self.root / "container.log").read_text().strip().splitlines()[-5:]
-                raise RuntimeError("the model server exited: " + " | ".join(tail))
+            while True:   # what the handlers print before the server listens goes to the container log
+                line = self.proc.stdout.readline()
+                if not line:
+                    self.proc.wait()
+                    tail = (self.root / "container.log").read_text().strip().splitlines()[-5:]
+                    raise RuntimeError("the model server exited: " + " | ".join(tail))
+                if line.startswith('{"port"'):
+                    break
+                log.write(line)
+                log.flush()
             self.port = int(json.loads(line)["port"])
             self._set(endpoint_status="InService")
         except Exception as exc:
@@ -279,4 +297,4 @@ class EndpointContainer:
             conn.close()
 
     def stop(self) -> None:
-        stop_process(self.proc)
+        kill_tree(self.proc)
