@@ -40,6 +40,34 @@ def init_failure(log: str) -> str:
         f"\n{error}" if error else "")
 
 
+def start_scoring_server(code: Path, entry: str, model_dir: Path, env: dict[str, str], log_path: Path,
+                         on_start: Any = None, timeout: float = 120) -> tuple[subprocess.Popen, int]:
+    """Start Azure ML's published scoring server (in its image, ``tests/rigs/images.py``) on ``code/entry`` with
+    ``AZUREML_MODEL_DIR=model_dir``; returns it and its port once ``init()`` has run (the liveness route answers).
+    Raises ``RuntimeError`` with Azure's kind of message if the script's ``init()`` fails."""
+    env = dict(env, AZUREML_MODEL_DIR=str(model_dir), AML_APP_ROOT=str(code))
+    port = free_port()
+    proc = subprocess.Popen(
+        [image_python("azureml-inference"), str(Path(__file__).with_name("azureml_inference_server.py")),
+         "--entry_script", entry, "--model_dir", str(model_dir), "--port", str(port)],
+        cwd=code, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    if on_start:
+        on_start(proc)
+    deadline = time.monotonic() + timeout
+    while True:   # the worker calls init() as it boots; the liveness route answers once it has
+        if proc.poll() is not None:
+            raise RuntimeError(init_failure(log_path.read_text()))
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+                return proc, port
+        except OSError:
+            if time.monotonic() > deadline:
+                kill_tree(proc)
+                raise RuntimeError(f"the scoring server did not start in {timeout:.0f} s:\n"
+                                   + log_path.read_text()[-2000:]) from None
+            time.sleep(0.1)
+
+
 class Endpoints:
     """Mixin: needs ``self.lock``, ``self.resources``, ``self.processes``, ``self.deployment_ports``,
     ``self.threads``, ``self._store``, ``self._get``, ``self._list`` and ``self._blob_location``."""
@@ -134,30 +162,9 @@ class Endpoints:
             env = {k: v for k, v in os.environ.items()
                    if not k.startswith(("CLOUDML_", "AZURE", "SM_", "AIP_", "AML_")) and k != "PYTHONPATH"}
             env.update({str(k): str(v) for k, v in (props.get("environmentVariables") or {}).items()})
-            env.update({"AZUREML_MODEL_DIR": str(model_root), "AML_APP_ROOT": str(ddir / "code")})
             log_path = ddir / "server.log"
-            port = free_port()
-            # the published scoring server, in its own image (its pins conflict with the test environment's)
-            proc = subprocess.Popen(
-                [image_python("azureml-inference"), str(Path(__file__).with_name("azureml_inference_server.py")),
-                 "--entry_script", cc.get("scoringScript", "score.py"), "--model_dir", str(model_root),
-                 "--port", str(port)],
-                cwd=ddir / "code", env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
-                start_new_session=True)
-            with self.lock:
-                self.processes[key] = [proc]
-            deadline = time.monotonic() + 120
-            while True:   # the worker calls init() as it boots; the liveness route answers once it has
-                if proc.poll() is not None:
-                    raise RuntimeError(init_failure(log_path.read_text()))
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("the scoring server did not start in 120 s:\n"
-                                           + log_path.read_text()[-2000:]) from None
-                    time.sleep(0.1)
+            proc, port = start_scoring_server(ddir / "code", cc.get("scoringScript", "score.py"), model_root, env,
+                                              log_path, on_start=lambda p: self.processes.__setitem__(key, [p]))
             with self.lock:
                 self.deployment_ports[key] = port
                 if key in self.resources:
