@@ -50,12 +50,20 @@ def test_command_job_snapshot():
 
 def test_four_nodes_of_eight_gpus_pytorch():
     s = spec(resources=Resources(instance_type="Standard_ND96asr_v4", accelerator="A100:8"), instance_count=4,
-             channels={}, hyperparameters={"epochs": 1})
+             channels={}, hyperparameters={"epochs": 1}, framework_version="2.8")
     req = build(s, compute="gpu-cluster", itype="Standard_ND96asr_v4")
     assert_snapshot("job_request_4x8_pytorch", req)
     assert req["distribution"] == {"type": "pytorch", "process_count_per_instance": 8}
     assert req["instance_count"] == 4
-    assert req["environment"] == {"id": "azureml://registries/azureml/environments/acpt-pytorch-2.5-cuda12.4/labels/latest"}
+    # a curated environment azureml-assets publishes (assets/training/general/environments/acpt-pytorch-2.8-cuda12.6)
+    assert req["environment"] == {"id": "azureml://registries/azureml/environments/acpt-pytorch-2.8-cuda12.6/labels/latest"}
+
+
+def test_a_pytorch_version_without_a_published_curated_environment_builds_one_on_the_gpu_base_image():
+    s = spec(resources=Resources(instance_type="Standard_ND96asr_v4", accelerator="A100:8"), framework_version="2.5")
+    env = build(s, compute="gpu-cluster", itype="Standard_ND96asr_v4")["environment"]
+    assert env["image"] == "mcr.microsoft.com/azureml/openmpi5.0-cuda12.4-ubuntu22.04:latest"
+    assert "torch==2.5.*" in str(env["conda"])
 
 
 def test_four_nodes_tensorflow_multi_worker_serverless_spot():
@@ -73,7 +81,7 @@ def test_job_entity_passes_azure_ai_ml_validation_and_rest_body():
 
     s = spec(resources=Resources(instance_type="Standard_ND96asr_v4"), instance_count=4, channels={
         "train": "azureml://datastores/workspaceblobstore/paths/data/train/"}, checkpoint_uri=
-        "azureml://datastores/workspaceblobstore/paths/ckpt/run1/")
+        "azureml://datastores/workspaceblobstore/paths/ckpt/run1/", framework_version="2.8")
     req = build(s, compute="gpu-cluster", itype="Standard_ND96asr_v4")
     req["code"] = str(PROJECT)
     job = to_command(req)
