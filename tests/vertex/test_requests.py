@@ -42,10 +42,27 @@ def job_body(resources: Resources, framework: str = "pytorch", version: str = "2
     )
 
 
+def strict(message_type, body: dict) -> None:
+    """Parse ``body`` into the ``aiplatform_v1`` proto as the service would: unknown fields are errors."""
+    from google.protobuf import json_format
+
+    json_format.ParseDict(body, message_type()._pb, ignore_unknown_fields=False)
+
+
 def parses(body: dict) -> None:
     from google.cloud import aiplatform_v1
 
-    aiplatform_v1.CustomJob.from_json(json.dumps(body))
+    strict(aiplatform_v1.CustomJob, body)
+
+
+def test_the_strict_parse_refuses_a_misspelled_field():
+    from google.cloud import aiplatform_v1
+    from google.protobuf import json_format
+
+    body = job_body(Resources(accelerator="T4:1"))
+    body["jobSpec"]["scheduling"]["maxWaitDuraton"] = "60s"
+    with pytest.raises(json_format.ParseError, match="maxWaitDuraton"):
+        strict(aiplatform_v1.CustomJob, body)
 
 
 CASES = {
@@ -157,9 +174,9 @@ def test_model_and_deploy_snapshots(name):
 
     bodies = serving_bodies(*SERVING[name])
     check_snapshot(name, bodies)
-    aiplatform_v1.Model.from_json(json.dumps(bodies["model"]))
-    aiplatform_v1.Endpoint.from_json(json.dumps(bodies["endpoint"]))
-    aiplatform_v1.DeployModelRequest.from_json(json.dumps(bodies["deploy"]))
+    strict(aiplatform_v1.Model, bodies["model"])
+    strict(aiplatform_v1.Endpoint, bodies["endpoint"])
+    strict(aiplatform_v1.DeployModelRequest, bodies["deploy"])
 
 
 def test_tf_savedmodel_uses_prebuilt_prediction_image():
