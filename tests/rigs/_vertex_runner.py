@@ -26,7 +26,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tests.rigs import ledger
+from tests.rigs.containers import container_python, kill_tree
 from tests.rigs.contract import _DROP
 from tests.rigs.gcs import free_port, storage_client
 
@@ -79,15 +79,8 @@ def can_bind_gcs() -> bool:
 
 
 def _kill(proc: subprocess.Popen[Any]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-            proc.wait(timeout=5)
-            return
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    """The replica's whole process tree, torchrun's workers (own sessions) included."""
+    kill_tree(proc)
 
 
 def _split(uri: str) -> tuple[str, str]:
@@ -255,6 +248,9 @@ class JobRun(threading.Thread):
             cwd = work / f"workerpool{p}-{i}"
             cwd.mkdir(parents=True)
             cmd = list(container.get("command", [])) + list(container.get("args", []))
+            # the replica's own interpreter first on PATH: what its "python" pip-installs stays in it
+            python = container_python(cwd / ".container")
+            env["PATH"] = str(Path(python).parent) + os.pathsep + env.get("PATH", "")
             if can_bind_gcs():   # the container sees the mount where Vertex puts it
                 cmd = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /gcs && exec "$@"', str(mount), *cmd]
             else:

@@ -1,6 +1,6 @@
 """The SageMaker rig runs the platform's own published training toolkit, so jobs made the official SDK's way train
-on it and cloudml's hyperparameters survive the toolkit's decoding; a timeout or a stop leaves no process; a bundle's
-requirements never reach the test runner's environment."""
+on it and cloudml's hyperparameters survive the toolkit's decoding; a timeout or a stop leaves no process (that a
+bundle's requirements never reach the test runner's environment is in tests/conformance/isolation.py, every rig)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import io
 import json
 import tarfile
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -126,35 +125,6 @@ def test_old_jobs_with_raw_string_hyperparameters_still_decode() -> None:
         "name": "adam", "epochs": 3}
     assert hp_text({"sagemaker_submit_directory": "s3://b/k.tar.gz"}, "sagemaker_submit_directory") == "s3://b/k.tar.gz"
     assert hp_text({"sagemaker_submit_directory": '"s3://b/k.tar.gz"'}, "sagemaker_submit_directory") == "s3://b/k.tar.gz"
-
-
-def _tiny_wheel(folder: Path) -> Path:
-    """A pure-Python wheel built by hand (no network, no build backend)."""
-    wheel = folder / "rigprobe_pkg-0.1-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as z:
-        z.writestr("rigprobe_pkg/__init__.py", "VALUE = 42\n")
-        z.writestr("rigprobe_pkg-0.1.dist-info/METADATA", "Metadata-Version: 2.1\nName: rigprobe-pkg\nVersion: 0.1\n")
-        z.writestr("rigprobe_pkg-0.1.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\n"
-                   "Tag: py3-none-any\n")
-        z.writestr("rigprobe_pkg-0.1.dist-info/RECORD", "")
-    return wheel
-
-
-def test_a_bundles_requirements_never_reach_the_test_runners_environment(sagemaker_rig: SageMakerRig,
-                                                                        tmp_path: Path, capsys: Any) -> None:
-    import importlib.util
-    import sys
-
-    project = tmp_path / "withreqs"
-    project.mkdir()
-    wheel = _tiny_wheel(project)
-    (project / "requirements.txt").write_text(f"./{wheel.name}\n")
-    (project / "train.py").write_text("import rigprobe_pkg, sys\nprint('probe', rigprobe_pkg.VALUE, sys.prefix)\n")
-    Estimator("train.py", project, provider="sagemaker", provider_options=sagemaker_rig.provider_options(),
-              instance_type="ml.m5.xlarge").fit()
-    assert "probe 42" in capsys.readouterr().out, "the job could import what its requirements.txt installed"
-    assert importlib.util.find_spec("rigprobe_pkg") is None
-    assert not list(Path(sys.prefix).glob("lib/python*/site-packages/rigprobe_pkg*")), "installed into the runner"
 
 
 def test_a_rig_timeout_leaves_no_process(sagemaker_rig: SageMakerRig, tmp_path: Path) -> None:
