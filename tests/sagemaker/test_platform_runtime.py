@@ -137,7 +137,7 @@ def test_a_rig_timeout_leaves_no_process(sagemaker_rig: SageMakerRig, tmp_path: 
         "print('grandchild', p.pid, flush=True)\n"
         "time.sleep(600)\n")
     est = Estimator("train.py", project, provider="sagemaker", provider_options=sagemaker_rig.provider_options(),
-                    instance_type="ml.m5.xlarge", max_run_seconds=8)
+                    instance_type="ml.m5.xlarge", max_run_seconds=30)   # the toolkit needs ~10 s to start it
     with pytest.raises(JobStoppedError) as caught:
         est.fit()
     assert "MaxRuntimeExceeded" in (caught.value.reason or "")
@@ -156,3 +156,24 @@ def _cmdline(proc: Path) -> str:
         return (proc / "cmdline").read_bytes().split(b"\0")[2].decode()
     except (OSError, IndexError):
         return ""
+
+
+def test_stopping_a_job_leaves_no_process(sagemaker_rig: SageMakerRig, tmp_path: Path) -> None:
+    project = tmp_path / "forks"
+    project.mkdir()
+    (project / "train.py").write_text(
+        "import subprocess, sys, time\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(601)'], start_new_session=True)\n"
+        "print('forked', flush=True)\n"
+        "time.sleep(600)\n")
+    job = Estimator("train.py", project, provider="sagemaker", provider_options=sagemaker_rig.provider_options(),
+                    instance_type="ml.m5.xlarge").fit(wait=False)
+    deadline = time.monotonic() + 120
+    while not any("forked" in line for line in job.new_log_lines()):
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.2)
+    job.stop()
+    with pytest.raises(JobStoppedError):
+        job.wait(timeout=120, logs=False)
+    assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p) ==
+                "import time; time.sleep(601)"], "the script's detached child survived the stop"
