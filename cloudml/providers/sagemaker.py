@@ -3,8 +3,12 @@
 How the job runs in the container: the AWS Deep Learning Container's **script mode**. The request sets the
 hyperparameters ``sagemaker_program=cloudml_launcher.py`` and ``sagemaker_submit_directory=s3://.../<sha>.tar.gz``;
 the DLC's training toolkit downloads and extracts the bundle, installs ``requirements.txt``, and runs
-``python cloudml_launcher.py --key value ...`` on every host with the user's hyperparameters, while the launcher's
-own options (entry point, framework, distribution, processes per node) travel in the job's ``Environment``.
+``python cloudml_launcher.py --key value ...`` on every host with the user's hyperparameters (every value JSON
+text, as the SageMaker SDK sends them; the launcher reads ``hyperparameters.json`` for the user's exact values),
+while the launcher's own options (entry point, framework, distribution, processes per node) travel in the job's
+``Environment``. Serving (PyTorch): the model's ``code/`` carries ``cloudml_runtime/`` and the shim
+``cloudml_inference.py`` as ``SAGEMAKER_PROGRAM``, so the image's inference toolkit runs the user's handlers with
+cloudml's defaults (``cloudml/runtime/sagemaker_shim.py``).
 Why script mode rather than an entrypoint override: it is the images' documented contract (no shell command in
 the request, no reliance on boto3 inside the image), the console shows the user's hyperparameters as given, and
 "clone job" in the console works. Under ``network_isolation=True`` the container cannot reach S3, so the bundle
