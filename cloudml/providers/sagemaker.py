@@ -55,17 +55,13 @@ from cloudml.errors import (
 )
 from cloudml.providers import _sagemaker_requests as rq
 from cloudml.providers._sagemaker_config import SageMakerSettings, image_uri
+from cloudml.providers._sagemaker_serving import SHIM_PROGRAM, add_serving_shim
 from cloudml.providers.base import EndpointInfo, EndpointState, Feature, JobInfo, Provider
 from cloudml.spec import local_path, make_job_name, uri_scheme
 
 if TYPE_CHECKING:
     from cloudml.packaging import Bundle
     from cloudml.spec import DeploySpec, TrainingSpec
-
-#: the model's SAGEMAKER_PROGRAM: cloudml's serving defaults around the user's handlers (cloudml/runtime/sagemaker_shim.py)
-SHIM_PROGRAM = "cloudml_inference.py"
-SHIM_SOURCE = ("# Written by cloudml: the user's handlers with cloudml's serving defaults (cloudml_runtime/sagemaker_shim.py)\n"
-               "from cloudml_runtime.sagemaker_shim import input_fn, model_fn, output_fn, predict_fn  # noqa: F401\n")
 
 log = logging.getLogger("cloudml.sagemaker")
 
@@ -356,13 +352,7 @@ class SageMakerProvider(Provider):
             packaging.safe_extract(code.path, tree / "code")
             changed = True
         if shim:
-            if spec.source and (tree / "code" / SHIM_PROGRAM).exists():
-                raise ValidationError("source_dir", f"{SHIM_PROGRAM} is a name cloudml uses in the model's code/",
-                                      "rename that file")
-            for name, data in packaging.runtime_files().items():
-                (tree / "code" / name).parent.mkdir(parents=True, exist_ok=True)
-                (tree / "code" / name).write_bytes(data)
-            (tree / "code" / SHIM_PROGRAM).write_text(SHIM_SOURCE)
+            add_serving_shim(tree / "code", user_code=spec.source is not None)
             changed = True
         if not changed and uri_scheme(spec.model_uri) == "s3":
             return spec.model_uri, program
