@@ -24,7 +24,7 @@ for name in sorted(os.listdir(args.train)):
                 ys.append(y)
 n = len(xs)
 mx, my = sum(xs) / n, sum(ys) / n
-a = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+a = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
 b = my - a * mx
 report = {"argv": sys.argv[1:], "epochs": args.epochs, "optimizer": args.optimizer, "use_bias": args.use_bias,
           "rows": n, "a": a, "b": b, "job_name": os.environ.get("TRAINING_JOB_NAME"),
