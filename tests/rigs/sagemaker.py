@@ -225,6 +225,7 @@ class SageMakerRig:
     spot_interruptions: list[str] = field(default_factory=list)
     jobs: dict[str, JobRunner] = field(default_factory=dict)
     containers: dict[str, EndpointContainer] = field(default_factory=dict)
+    started: list[EndpointContainer] = field(default_factory=list)   # every container, to stop them all
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -258,8 +259,11 @@ class SageMakerRig:
             runner.kill()
         for runner in list(self.jobs.values()):
             runner.join(30)
-        for container in list(self.containers.values()):
+        for container in [*self.containers.values(), *self.started]:
             container.stop()
+        alive = [c.endpoint for c in self.started if c.proc is not None and c.proc.poll() is None]
+        self.started.clear()
+        assert not alive, f"model servers still running after the rig stopped them: {alive}"
         with self._lock:
             self.jobs.clear()
             self.containers.clear()
@@ -390,7 +394,11 @@ class SageMakerRig:
             name = params["EndpointName"]
             backend = sagemaker_backend()
             backend.endpoints[name].endpoint_status = "Creating"
+            previous = self.containers.get(name)
+            if previous:   # a create that was retried after going through: one container per endpoint
+                previous.stop()
             self.containers[name] = EndpointContainer(self, name)
+            self.started.append(self.containers[name])
         elif op == "DeleteEndpoint":
             container = self.containers.pop(params.get("EndpointName"), None)
             if container:

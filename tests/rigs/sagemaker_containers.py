@@ -231,6 +231,8 @@ class EndpointContainer:
         self.root = Path(tempfile.mkdtemp(prefix=f"endpoint-{endpoint}-", dir=rig.workdir))
         self.proc: subprocess.Popen[str] | None = None
         self.port: int | None = None
+        self.lock = threading.Lock()
+        self.stopped = False
         self.thread = threading.Thread(target=self._start, daemon=True)
         self.thread.start()
 
@@ -269,8 +271,11 @@ class EndpointContainer:
                        "--code-dir", str(model_dir / "code"), "--entry", env.get("SAGEMAKER_PROGRAM", "inference.py")]
                 clean["PYTHONPATH"] = str(REPO_ROOT)
             log = open(self.root / "container.log", "w")
-            self.proc = subprocess.Popen(cmd, cwd=self.root, env=clean, stdout=subprocess.PIPE, stderr=log, text=True,
-                                         start_new_session=True)
+            with self.lock:
+                if self.stopped:
+                    return
+                self.proc = subprocess.Popen(cmd, cwd=self.root, env=clean, stdout=subprocess.PIPE, stderr=log,
+                                             text=True, start_new_session=True)
             assert self.proc.stdout is not None
             while True:   # what the handlers print before the server listens goes to the container log
                 line = self.proc.stdout.readline()
@@ -297,4 +302,9 @@ class EndpointContainer:
             conn.close()
 
     def stop(self) -> None:
+        """End the model server, also when the endpoint is deleted while it is still starting."""
+        with self.lock:
+            self.stopped = True
+        kill_tree(self.proc)
+        self.thread.join(30)
         kill_tree(self.proc)
