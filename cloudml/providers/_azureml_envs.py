@@ -10,9 +10,10 @@ Invariants:
 - a GPU environment is never chosen for a CPU-only VM size, and ``is_gpu_environment`` recognises a user's
   override that would need a GPU (CUDA images, ``-gpu`` / ``acpt-`` curated names).
 
-Sources: curated ACPT environment names as published in the Azure/azureml-assets repository
-(``assets/training/general/environments/acpt-pytorch-<v>-cuda<c>``); base images ``mcr.microsoft.com/azureml/...``
-from the same repository and Azure ML docs; VM sizes from Azure's VM size docs (vCPU, memory GiB, GPUs).
+Sources: curated ACPT environment names and the inference images (``azureml/curated/...``) as published in the
+Azure/azureml-assets repository (``assets/training/general/environments/acpt-pytorch-<v>-cuda<c>``,
+``assets/inference/environments/minimal-*``; commit and date next to each table); training base images
+``mcr.microsoft.com/azureml/openmpi*`` as that repository's Dockerfiles name them; VM sizes from Azure's VM size docs (vCPU, memory GiB, GPUs).
 Check with ``az ml environment list --registry-name azureml`` when a new release lands.
 """
 
@@ -70,24 +71,25 @@ VM_SIZES: dict[str, VmSize] = {v.name.lower(): v for v in (
 _VM_NAME = re.compile(r"^Standard_[A-Za-z]+[0-9]+[A-Za-z0-9_-]*$")
 _GPU_FAMILY = re.compile(r"^Standard_N[A-Z]?[0-9]", re.IGNORECASE)
 
-# PyTorch versions with an Azure curated GPU training environment (ACPT), version -> environment name.
+# PyTorch versions with an Azure curated GPU training environment (ACPT), version -> environment name: the
+# folders assets/training/general/environments/acpt-pytorch-* of Azure/azureml-assets (checked at commit
+# 4b41f8ccbc01cf492767adc586ce1661c54c340a, 2026-07-23: 1.13-cuda11.7, 2.2-cuda12.1, 2.8-cuda12.6; 2.0 and 2.1 were
+# removed in 2024). Other versions build an environment from a base image plus a pip pin of the framework.
 CURATED_PYTORCH_GPU = {
-    "2.0": "acpt-pytorch-2.0-cuda11.7",
-    "2.1": "acpt-pytorch-2.1-cuda12.1",
     "2.2": "acpt-pytorch-2.2-cuda12.1",
-    "2.3": "acpt-pytorch-2.3-cuda12.1",
-    "2.4": "acpt-pytorch-2.4-cuda12.4",
-    "2.5": "acpt-pytorch-2.5-cuda12.4",
-    "2.7": "acpt-pytorch-2.7-cuda12.6",
     "2.8": "acpt-pytorch-2.8-cuda12.6",
 }
+# Base images the azureml-assets environments build FROM (mcr.microsoft.com/azureml/openmpi*, same commit).
 TRAINING_IMAGES = {
     "cpu": "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest",
     "gpu": "mcr.microsoft.com/azureml/openmpi5.0-cuda12.4-ubuntu22.04:latest",
 }
+# Inference images as azureml-assets publishes them (environment.yaml ``image.name`` under
+# assets/inference/environments/minimal-py311-inference and minimal-py312-cuda12.4-inference, same commit):
+# azureml/curated/<name> on mcr.microsoft.com. Both hold azureml-inference-server-http, the scoring server.
 INFERENCE_IMAGES = {
-    "cpu": "mcr.microsoft.com/azureml/minimal-ubuntu22.04-py311-cpu-inference:latest",
-    "gpu": "mcr.microsoft.com/azureml/minimal-py312-cuda12.4-inference:latest",
+    "cpu": "mcr.microsoft.com/azureml/curated/minimal-py311-inference:latest",
+    "gpu": "mcr.microsoft.com/azureml/curated/minimal-py312-cuda12.4-inference:latest",
 }
 PIP_PACKAGES = {"pytorch": "torch", "tensorflow": "tensorflow"}
 _GPU_ENV = re.compile(r"(cuda|gpu|acpt-)", re.IGNORECASE)

@@ -58,7 +58,7 @@ def _layout_node(node_root: Path, host: str, hosts: list[str], job: dict) -> Non
     (node_root / "input" / "config" / "resourceconfig.json").write_text(
         json.dumps({"current_host": host, "hosts": hosts, "network_interface_name": "lo"}))
     # SageMaker writes every hyperparameter value as a JSON string; so does local.
-    hps = {k: v if isinstance(v, str) else json.dumps(v) for k, v in job["hyperparameters"].items()}
+    hps = {k: json.dumps(v) for k, v in job["hyperparameters"].items()}   # every value JSON, as SageMaker's SDK
     (node_root / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hps))
 
 

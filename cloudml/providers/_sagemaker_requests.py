@@ -8,8 +8,10 @@ Invariants:
 - every resource request carries the tags ``cloudml-job`` (the job or endpoint name) and ``cloudml-created``
   (epoch seconds, as on every provider), after the user's tags, so cleanup can find what cloudml made; an endpoint
   with a ``ttl_seconds`` also carries ``cloudml-expires`` (epoch seconds);
-- hyperparameters travel as SageMaker strings (``str`` kept as is, anything else JSON), exactly the encoding the
-  launcher decodes; keys starting with ``sagemaker_`` are the DLC toolkit's and never reach the user's script.
+- hyperparameters travel as the official SageMaker SDK sends them: every value JSON-encoded (``"adam"`` becomes
+  ``"\"adam\""``), which is what the DLC's training toolkit JSON-decodes and what the launcher decodes; keys
+  starting with ``sagemaker_`` are the toolkit's and never reach the user's script. Jobs created before this
+  encoding (strings sent raw) still decode: a value that is not JSON is kept as the string it is.
 """
 
 from __future__ import annotations
@@ -62,10 +64,14 @@ def check_instance_type(instance_type: str | None, field_name: str = "resources.
 
 
 def encode_hyperparameters(hps: Mapping[str, Any]) -> dict[str, str]:
-    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in hps.items()}
+    """Every value as JSON text, strings included, as the SageMaker SDK (v2 script mode) sends them: the training
+    toolkit ``json.loads`` each value, so a raw ``"true"`` would reach the script as ``True``."""
+    return {k: json.dumps(v) for k, v in hps.items()}
 
 
 def decode_hyperparameters(hps: Mapping[str, str]) -> dict[str, Any]:
+    """The user's values back from DescribeTrainingJob: JSON-decoded (this encoding and the SDK's); a value that is
+    not JSON (a job from before it, or one made by hand) is the string itself."""
     out: dict[str, Any] = {}
     for key, value in hps.items():
         if key.startswith(RESERVED_HP_PREFIX):
@@ -75,6 +81,18 @@ def decode_hyperparameters(hps: Mapping[str, str]) -> dict[str, Any]:
         except ValueError:
             out[key] = value
     return out
+
+
+def hp_text(hps: Mapping[str, str], key: str) -> str | None:
+    """One toolkit setting (``sagemaker_*``) as text, JSON-encoded or (older jobs) raw."""
+    value = hps.get(key)
+    if value is None:
+        return None
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return value
+    return decoded if isinstance(decoded, str) else value
 
 
 def check_tags(tags: Mapping[str, str], field_name: str = "tags") -> None:
@@ -171,12 +189,12 @@ def training_job_request(spec: TrainingSpec, settings: SageMakerSettings, *, ima
     if settings.network_isolation:   # the container cannot reach S3: ship the bundle as a channel
         inputs.append(_channel(CODE_CHANNEL, code_uri))
         submit_directory = f"/opt/ml/input/data/{CODE_CHANNEL}/{code_uri.rsplit('/', 1)[-1]}"
-    hps.update({
+    hps.update(encode_hyperparameters({   # the toolkit's own settings, JSON like the SDK's
         "sagemaker_program": LAUNCHER,
         "sagemaker_submit_directory": submit_directory,
         "sagemaker_region": str(region),
-        "sagemaker_container_log_level": "20",
-    })
+        "sagemaker_container_log_level": 20,
+    }))
     stopping: dict[str, int] = {"MaxRuntimeInSeconds": spec.max_run_seconds}
     resource: dict[str, Any] = {"InstanceType": spec.resources.instance_type, "InstanceCount": spec.instance_count,
                                 "VolumeSizeInGB": spec.resources.volume_gb}
@@ -323,7 +341,7 @@ def job_info(desc: Mapping[str, Any], region: str | None) -> JobInfo:
     if state is JobState.STOPPED and not reason:
         reason = "stopped (MaxRuntimeExceeded)" if secondary == "MaxRuntimeExceeded" else "stopped"
     exit_match = _EXIT_CODE.search(reason or "") if state is JobState.FAILED else None
-    code_uri = hps.get("sagemaker_submit_directory")
+    code_uri = hp_text(hps, "sagemaker_submit_directory")
     if code_uri and not code_uri.startswith("s3://"):   # network isolation: the channel holds the bundle
         for channel in desc.get("InputDataConfig") or []:
             if channel.get("ChannelName") == CODE_CHANNEL:

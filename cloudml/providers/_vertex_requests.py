@@ -149,9 +149,7 @@ def custom_job(
         pools.append({**pool, "replicaCount": spec.instance_count - 1})
     scheduling: dict[str, Any] = {"timeout": f"{spec.max_run_seconds}s"}
     if spec.resources.spot:
-        scheduling["strategy"] = "SPOT"
-        if spec.max_wait_seconds:
-            scheduling["maxWaitDuration"] = f"{spec.max_wait_seconds - spec.max_run_seconds}s"
+        scheduling["strategy"] = "SPOT"   # no maxWaitDuration: Vertex applies it to FLEX_START only
     job_spec: dict[str, Any] = {
         "workerPoolSpecs": pools,
         "scheduling": scheduling,

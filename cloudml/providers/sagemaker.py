@@ -3,8 +3,12 @@
 How the job runs in the container: the AWS Deep Learning Container's **script mode**. The request sets the
 hyperparameters ``sagemaker_program=cloudml_launcher.py`` and ``sagemaker_submit_directory=s3://.../<sha>.tar.gz``;
 the DLC's training toolkit downloads and extracts the bundle, installs ``requirements.txt``, and runs
-``python cloudml_launcher.py --key value ...`` on every host with the user's hyperparameters, while the launcher's
-own options (entry point, framework, distribution, processes per node) travel in the job's ``Environment``.
+``python cloudml_launcher.py --key value ...`` on every host with the user's hyperparameters (every value JSON
+text, as the SageMaker SDK sends them; the launcher reads ``hyperparameters.json`` for the user's exact values),
+while the launcher's own options (entry point, framework, distribution, processes per node) travel in the job's
+``Environment``. Serving (PyTorch): the model's ``code/`` carries ``cloudml_runtime/`` and the shim
+``cloudml_inference.py`` as ``SAGEMAKER_PROGRAM``, so the image's inference toolkit runs the user's handlers with
+cloudml's defaults (``cloudml/runtime/sagemaker_shim.py``).
 Why script mode rather than an entrypoint override: it is the images' documented contract (no shell command in
 the request, no reliance on boto3 inside the image), the console shows the user's hyperparameters as given, and
 "clone job" in the console works. Under ``network_isolation=True`` the container cannot reach S3, so the bundle
@@ -52,6 +56,7 @@ from cloudml.errors import (
 )
 from cloudml.providers import _sagemaker_requests as rq
 from cloudml.providers._sagemaker_config import SageMakerSettings, image_uri
+from cloudml.providers._sagemaker_serving import SHIM_PROGRAM, add_serving_shim
 from cloudml.providers.base import (
     EndpointInfo,
     EndpointState,
@@ -335,10 +340,12 @@ class SageMakerProvider(Provider):
 
     def _prepare_model(self, spec: DeploySpec, name: str, work: Path) -> tuple[str, str | None]:
         """The model.tar.gz the inference image expects: the artifact plus ``code/`` (the source dir with
-        ``inference.py``), and for TensorFlow a SavedModel under ``1/``. Returns (S3 URI, SAGEMAKER_PROGRAM)."""
-        program = spec.source.entry_point if spec.source else None
-        if not program and spec.framework != "tensorflow" and uri_scheme(spec.model_uri) == "s3":
-            return spec.model_uri, None
+        ``inference.py``), and for TensorFlow a SavedModel under ``1/``. Returns (S3 URI, SAGEMAKER_PROGRAM).
+        PyTorch (and other Python-handler images): ``code/`` also holds ``cloudml_runtime/`` and the shim
+        ``cloudml_inference.py``, which is the ``SAGEMAKER_PROGRAM``, so the image's inference toolkit runs
+        cloudml's serving defaults around the user's handlers (``cloudml/runtime/sagemaker_shim.py``)."""
+        shim = spec.framework != "tensorflow"
+        program = SHIM_PROGRAM if shim else (spec.source.entry_point if spec.source else None)
         src = work / "model.tar.gz"
         if uri_scheme(spec.model_uri) == "s3":
             self.download(spec.model_uri, str(src))
@@ -362,12 +369,22 @@ class SageMakerProvider(Provider):
             shutil.rmtree(tree / "code", ignore_errors=True)
             packaging.safe_extract(code.path, tree / "code")
             changed = True
+        if shim:
+            add_serving_shim(tree / "code", user_code=spec.source is not None)
+            changed = True
         if not changed and uri_scheme(spec.model_uri) == "s3":
             return spec.model_uri, program
         archive = packaging.tar_dir(tree, work / "repacked.tar.gz")
         uri = self.settings.s3_uri("models", packaging.file_sha256(archive)[:32], "model.tar.gz")
         self._upload_file(archive, uri)
         return uri, program
+
+    @staticmethod
+    def _serving_environment(spec: DeploySpec, program: str | None) -> dict[str, str]:
+        env = dict(spec.environment)
+        if program == SHIM_PROGRAM and spec.source:   # the user's handler file, loaded by the shim
+            env["CLOUDML_SERVING_ENTRY"] = spec.source.entry_point
+        return env
 
     def deploy(self, spec: DeploySpec) -> EndpointInfo:
         self.settings.require()
@@ -393,7 +410,8 @@ class SageMakerProvider(Provider):
             steps = (
                 ("model", "create_model", "delete_model", "ModelName",
                  rq.model_request(name, self.settings, image=image, model_data_url=model_data, program=program,
-                                  environment=spec.environment, tags=tags, created=created_at)),
+                                  environment=self._serving_environment(spec, program), tags=tags,
+                                  created=created_at)),
                 ("endpoint config", "create_endpoint_config", "delete_endpoint_config", "EndpointConfigName",
                  rq.endpoint_config_request(name, self.settings, model_name=name, instance_type=instance_type,
                                             instance_count=spec.min_replicas, tags=tags, created=created_at)),

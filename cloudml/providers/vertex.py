@@ -201,6 +201,14 @@ class VertexProvider(Provider):
             if uri is not None and not uri.startswith("gs://"):
                 raise ValidationError(name, f"{uri!r} is not in Cloud Storage; Vertex jobs write to gs:// only",
                                       "give a gs://bucket/prefix/ URI")
+        if spec.max_wait_seconds is not None:
+            # Vertex's scheduling.maxWaitDuration applies to the FLEX_START strategy only; sent with SPOT it would
+            # do nothing, and a SPOT job has no queue to wait in (it is preempted and restarted instead)
+            raise ValidationError("max_wait_seconds", "Vertex AI has no wait limit for this job: "
+                                  "scheduling.maxWaitDuration applies only to FLEX_START (Dynamic Workload "
+                                  "Scheduler) jobs, not to SPOT or on-demand ones",
+                                  "drop max_wait_seconds for Vertex; bound the run with max_run_seconds "
+                                  "(scheduling.timeout)")
         if machine.kind == "tpu" and spec.instance_count > 1:
             raise ValidationError("instance_count", "cloudml runs TPU jobs on one Vertex TPU machine",
                                   "use a larger TPU machine (e.g. ct5lp-hightpu-8t) instead of more instances")

@@ -72,6 +72,9 @@ def parse_argv(argv: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
         elif arg.startswith("--"):
             key, value = arg[2:], "true"
             i += 1
+        elif re.match(r"^-[^-\d]$", arg) and i + 1 < len(argv):  # the toolkit renders a 1-letter key as -k
+            key, value = arg[1:], argv[i + 1]
+            i += 2
         else:
             raise LaunchError(f"unexpected argument {arg!r}: hyperparameters are --key value pairs")
         if m:
@@ -149,10 +152,15 @@ def resolve(options: dict[str, Any], hps: dict[str, Any]) -> dict[str, Any]:
             channels.setdefault(os.path.basename(path), path)
         rc = _read_json(os.path.join(root, "input", "config", "resourceconfig.json"))
         hosts, current = list(rc.get("hosts", [])), rc.get("current_host")
-        for key, value in _read_json(os.path.join(root, "input", "config", "hyperparameters.json")).items():
+        from_file = _read_json(os.path.join(root, "input", "config", "hyperparameters.json"))
+        for key, value in from_file.items():
             if key.startswith("sagemaker_"):  # the DLC toolkit's own settings (script mode), not the user's
                 continue
+            # every value is JSON text (as the SageMaker SDK and cloudml send them); one that is not is the string
             merged_hps[key] = _decode(value) if isinstance(value, str) else value
+        # The DLC's toolkit passes the same hyperparameters on the command line rendered its own way (True ->
+        # "True", a dict -> k=v,k=v, "123" -> 123): the file holds the user's values, so it wins for its keys.
+        hps = {k: v for k, v in hps.items() if k not in from_file}
     elif provider == "vertex":
         if os.environ.get("AIP_MODEL_DIR"):
             model_dir = gcs_to_local(os.environ["AIP_MODEL_DIR"])

@@ -8,7 +8,8 @@ TensorFlow SavedModels and TorchScript ``model.pt`` load without a ``model_fn``,
 tensor under ``no_grad``, and the output is JSON ``{"predictions": [...]}``.
 
 Protocol (SageMaker's, which Vertex custom containers and Azure's score.py adapter reuse):
-``GET /ping`` -> 200 once the model is loaded; ``POST /invocations`` (alias ``/predict``) -> the prediction.
+``GET /ping`` -> 200 once the model is loaded; ``POST /invocations`` (alias ``/predict``) -> the prediction; on
+Vertex also the routes in ``AIP_HEALTH_ROUTE`` / ``AIP_PREDICT_ROUTE``.
 An optional bearer token (``CLOUDML_ENDPOINT_TOKEN``) is required on every request when set.
 ``python -m cloudml_runtime.serving --model-dir D [--code-dir C] [--host 127.0.0.1] [--port 0]`` prints one JSON
 line ``{"port": N}`` once it listens.
@@ -249,6 +250,9 @@ def make_server(model: Model, host: str = "127.0.0.1", port: int = 0, token: str
                 max_body_bytes: int = MAX_BODY_BYTES, timeout: float = SOCKET_TIMEOUT,
                 max_connections: int = MAX_CONNECTIONS) -> ThreadingHTTPServer:
     sock_timeout = timeout
+    # a Vertex custom container also answers the routes Vertex names in AIP_PREDICT_ROUTE / AIP_HEALTH_ROUTE
+    health_routes = {"/ping", "/health", "/", *filter(None, [os.environ.get("AIP_HEALTH_ROUTE")])}
+    predict_routes = {"/invocations", "/predict", *filter(None, [os.environ.get("AIP_PREDICT_ROUTE")])}
     expected = f"Bearer {token}".encode() if token else None
 
     class Handler(BaseHTTPRequestHandler):
@@ -289,7 +293,7 @@ def make_server(model: Model, host: str = "127.0.0.1", port: int = 0, token: str
         def do_GET(self) -> None:
             if not self._authorised():
                 return
-            if self.path in ("/ping", "/health", "/"):
+            if self.path.split("?")[0] in health_routes:
                 self._send(200, b'{"status": "ok"}')
             else:
                 self._error(404, "not found")
@@ -326,7 +330,7 @@ def make_server(model: Model, host: str = "127.0.0.1", port: int = 0, token: str
         def do_POST(self) -> None:
             if not self._authorised():  # before a byte of the body is read
                 return
-            if self.path.split("?")[0] not in ("/invocations", "/predict"):
+            if self.path.split("?")[0] not in predict_routes:
                 self._error(404, "not found", close=True)
                 return
             body = self._read_body()

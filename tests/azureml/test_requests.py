@@ -50,12 +50,20 @@ def test_command_job_snapshot():
 
 def test_four_nodes_of_eight_gpus_pytorch():
     s = spec(resources=Resources(instance_type="Standard_ND96asr_v4", accelerator="A100:8"), instance_count=4,
-             channels={}, hyperparameters={"epochs": 1})
+             channels={}, hyperparameters={"epochs": 1}, framework_version="2.8")
     req = build(s, compute="gpu-cluster", itype="Standard_ND96asr_v4")
     assert_snapshot("job_request_4x8_pytorch", req)
     assert req["distribution"] == {"type": "pytorch", "process_count_per_instance": 8}
     assert req["instance_count"] == 4
-    assert req["environment"] == {"id": "azureml://registries/azureml/environments/acpt-pytorch-2.5-cuda12.4/labels/latest"}
+    # a curated environment azureml-assets publishes (assets/training/general/environments/acpt-pytorch-2.8-cuda12.6)
+    assert req["environment"] == {"id": "azureml://registries/azureml/environments/acpt-pytorch-2.8-cuda12.6/labels/latest"}
+
+
+def test_a_pytorch_version_without_a_published_curated_environment_builds_one_on_the_gpu_base_image():
+    s = spec(resources=Resources(instance_type="Standard_ND96asr_v4", accelerator="A100:8"), framework_version="2.5")
+    env = build(s, compute="gpu-cluster", itype="Standard_ND96asr_v4")["environment"]
+    assert env["image"] == "mcr.microsoft.com/azureml/openmpi5.0-cuda12.4-ubuntu22.04:latest"
+    assert "torch==2.5.*" in str(env["conda"])
 
 
 def test_four_nodes_tensorflow_multi_worker_serverless_spot():
@@ -73,7 +81,7 @@ def test_job_entity_passes_azure_ai_ml_validation_and_rest_body():
 
     s = spec(resources=Resources(instance_type="Standard_ND96asr_v4"), instance_count=4, channels={
         "train": "azureml://datastores/workspaceblobstore/paths/data/train/"}, checkpoint_uri=
-        "azureml://datastores/workspaceblobstore/paths/ckpt/run1/")
+        "azureml://datastores/workspaceblobstore/paths/ckpt/run1/", framework_version="2.8")
     req = build(s, compute="gpu-cluster", itype="Standard_ND96asr_v4")
     req["code"] = str(PROJECT)
     job = to_command(req)
@@ -118,3 +126,38 @@ def test_endpoint_and_deployment_snapshots():
     model = requests.model_request(d, "ep-1", d.model_uri, CREATED)
     assert_snapshot("endpoint_deployment_model", {"endpoint": ep, "deployment": dep, "model": model})
     assert dep["instance_count"] == 2 and dep["code_configuration"]["scoring_script"] == "cloudml_score.py"
+
+
+def test_endpoint_deployment_and_model_pass_through_azure_ai_mls_own_entities_and_rest_objects():
+    """The dicts become azure-ai-ml entities exactly as deploy() builds them; the SDK's validation and REST object
+    conversion (what it would PUT) accept them and carry every setting."""
+    import json
+
+    from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment, ManagedOnlineEndpoint, Model
+
+    d = DeploySpec(model_uri="azureml://datastores/workspaceblobstore/paths/cloudml/jobs/j/model/",
+                   source=SourceCode("inference.py", str(PROJECT)), framework="pytorch", framework_version="2.5",
+                   instance_type="Standard_DS3_v2", min_replicas=2, endpoint_name="ep-1", tags={"team": "ml"})
+    ep = requests.endpoint_request(d, "ep-1", {"owner": "me"}, CREATED, public_network_access="disabled")
+    model_id = ("/subscriptions/s/resourceGroups/r/providers/Microsoft.MachineLearningServices/workspaces/w/models/"
+                "cloudml-ep-1/versions/1")
+    dep = requests.deployment_request(d, "ep-1", model_id=model_id, code="/tmp/serve",
+                                      environment=envs.inference_environment("pytorch", "2.5", False),
+                                      instance_type="Standard_DS3_v2", tags={"owner": "me"}, created_at=CREATED,
+                                      egress_public_network_access="disabled")
+    rest_ep = ManagedOnlineEndpoint(**ep)._to_rest_online_endpoint("eastus").as_dict()
+    assert rest_ep["properties"]["authMode"] == "Key" and rest_ep["properties"]["publicNetworkAccess"] == "disabled"
+    assert rest_ep["tags"]["cloudml-endpoint"] == "ep-1"
+    # the SDK registers the code folder and an anonymous environment before the PUT: their ids stand in for them
+    deployment = ManagedOnlineDeployment(**{
+        **dep, "environment": "azureml:cloudml-env:1",
+        "code_configuration": CodeConfiguration(code="azureml:/subscriptions/s/codes/c/versions/1",
+                                                scoring_script=dep["code_configuration"]["scoring_script"])})
+    deployment._validate()
+    rest_dep = json.loads(json.dumps(deployment._to_rest_object("eastus").as_dict()))
+    props = rest_dep["properties"]
+    assert props["codeConfiguration"]["scoringScript"] == "cloudml_score.py" and props["model"] == model_id
+    assert props["instanceType"] == "Standard_DS3_v2" and props["egressPublicNetworkAccess"] == "disabled"
+    assert rest_dep["sku"]["capacity"] == 2
+    rest_model = Model(**requests.model_request(d, "ep-1", d.model_uri, CREATED))._to_rest_object().as_dict()
+    assert rest_model["properties"]["modelUri"] == d.model_uri

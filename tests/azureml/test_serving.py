@@ -1,11 +1,11 @@
-"""Serving on Azure ML: the generated scoring script against the local serving adapter, and deploy failures."""
+"""Serving on Azure ML: the generated scoring script and a user's own score.py through Azure ML's published scoring
+server (azureml-inference-server-http), against the local serving adapter; deploy failures."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -14,24 +14,12 @@ from cloudml.errors import CapacityError, EndpointError
 from cloudml.providers._azureml_serving import SCORING_SCRIPT, build_code_dir
 from cloudml.runtime.serving import Model
 from cloudml.spec import DeploySpec, SourceCode
+from tests.rigs._azureml_endpoints import start_scoring_server
+from tests.rigs.containers import kill_tree
 
 PROJECTS = Path(__file__).parent / "projects"
 LINEAR = PROJECTS / "linear"
 PAYLOAD = {"instances": [[0.0], [1.5], [-2.0]]}
-
-# What Azure's inference server does with a scoring script: import it from the code folder, init(), then run()
-# with the request body as a string; the answer is the JSON encoding of run()'s result.
-AZURE_SERVER = """
-import importlib.util, json, os, sys
-root = os.environ["AML_APP_ROOT"]
-sys.path.insert(0, root)
-spec = importlib.util.spec_from_file_location("entry", os.path.join(root, os.environ["AZUREML_ENTRY_SCRIPT"]))
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-module.init()
-print(json.dumps(module.run(sys.stdin.read())))
-"""
-
 
 @pytest.fixture
 def torch_model_dir(tmp_path):
@@ -44,13 +32,20 @@ def torch_model_dir(tmp_path):
     return folder
 
 
-def azure_score(code: Path, model_root: Path, payload: str) -> object:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDML_", "AZUREML_"))}
-    env.update({"AML_APP_ROOT": str(code), "AZUREML_ENTRY_SCRIPT": SCORING_SCRIPT, "AZUREML_MODEL_DIR": str(model_root)})
-    out = subprocess.run([sys.executable, "-c", AZURE_SERVER], input=payload, capture_output=True, text=True, env=env,
-                         cwd=code, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def azure_score(code: Path, model_root: Path, payload: str, entry: str = SCORING_SCRIPT) -> object:
+    """POST ``payload`` to ``/score`` of Azure ML's published scoring server (azureml-inference-server-http) running
+    ``code/entry``, as a managed online deployment runs it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDML_", "AZUREML_", "AML_"))}
+    env.pop("PYTHONPATH", None)
+    proc, port = start_scoring_server(code, entry, model_root, env, code.parent / f"{code.name}-server.log")
+    try:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/score", data=payload.encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            assert resp.headers.get("x-ms-run-fn-exec-ms"), "answered by the Azure ML server"
+            return json.loads(resp.read())
+    finally:
+        kill_tree(proc)
 
 
 def test_score_py_answers_like_the_local_serving_adapter(torch_model_dir, tmp_path):
@@ -117,3 +112,33 @@ def test_endpoint_errors_carry_the_status_and_delete_is_idempotent(provider, fak
         provider.delete_endpoint("status-ep")
     provider.delete_endpoint("status-ep")
     assert fake_aml.live("onlineEndpoints") == [] and fake_aml.live("models") == []
+
+
+SCORE_PY = """
+import json
+import os
+
+weights = None
+
+
+def init():
+    global weights
+    with open(os.path.join(os.environ["AZUREML_MODEL_DIR"], "weights.json")) as f:
+        weights = json.load(f)
+
+
+def run(raw_data):
+    data = json.loads(raw_data)["data"]
+    return [weights["a"] * x + weights["b"] for x in data]
+"""
+
+
+def test_a_users_own_score_py_answers_through_the_azure_ml_server(tmp_path):
+    """score.py as Azure ML's docs write it: init() reads AZUREML_MODEL_DIR, run(raw_data) returns a list."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "score.py").write_text(SCORE_PY)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "weights.json").write_text('{"a": 2.0, "b": 1.0}')
+    assert azure_score(code, model, json.dumps({"data": [0.0, 1.5]}), entry="score.py") == [1.0, 4.0]

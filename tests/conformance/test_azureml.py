@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conformance.isolation import RigIsolation
 from tests.conformance.suite import ProviderConformance, Rig
 from tests.rigs.azureml import WORKSPACE_CONTAINER
 from tests.rigs.azureml_fixtures import azurite, fake_aml, provider_options  # noqa: F401
@@ -24,5 +25,5 @@ def rig(fake_aml, provider_options) -> Rig:  # noqa: F811 - fixtures imported ab
                extra={"fake": fake_aml})
 
 
-class TestAzureML(ProviderConformance):
+class TestAzureML(ProviderConformance, RigIsolation):
     pass

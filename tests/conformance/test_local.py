@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conformance.isolation import RigIsolation
 from tests.conformance.suite import ProviderConformance, Rig
 
 
@@ -12,5 +13,5 @@ def rig(tmp_path: Path) -> Rig:
     return Rig(provider="local", options={"root": str(tmp_path / "local")})
 
 
-class TestLocal(ProviderConformance):
+class TestLocal(ProviderConformance, RigIsolation):
     pass

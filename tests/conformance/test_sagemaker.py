@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conformance.isolation import RigIsolation
 from tests.conformance.suite import ProviderConformance, Rig
 from tests.rigs.sagemaker import SageMakerRig
 from tests.rigs.sagemaker_fixtures import _sagemaker_server, sagemaker_rig  # noqa: F401  (fixtures)
@@ -16,5 +17,5 @@ def rig(sagemaker_rig: SageMakerRig) -> Rig:  # noqa: F811
                deploy_instance_type="ml.m5.large", request_count=lambda: len(sagemaker_rig.requests))
 
 
-class TestSageMaker(ProviderConformance):
+class TestSageMaker(ProviderConformance, RigIsolation):
     pass

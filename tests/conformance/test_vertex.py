@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from cloudml import Estimator
+from tests.conformance.isolation import RigIsolation
 from tests.conformance.suite import ProviderConformance, Rig
 from tests.rigs.vertex_fixtures import (  # noqa: F401  (fixtures)
     _vertex_servers,
@@ -45,5 +46,5 @@ def rig(vertex_options: dict[str, Any], vertex_rig: Any, gcs_emulator: Any) -> R
                      request_count=lambda: len(vertex_rig.requests))
 
 
-class TestVertex(ProviderConformance):
+class TestVertex(ProviderConformance, RigIsolation):
     pass

@@ -1,7 +1,8 @@
 """The fake Azure ML's online endpoints and deployments (a mixin of ``FakeAzureML``).
 
 A deployment PUT answers ``Creating`` at once; a thread downloads the deployment's code and model from Azurite and
-starts ``azureml_scoring.py`` (``init()`` then ``run(raw_json)`` per request, as Azure's inference server does) with
+starts Azure ML's published scoring server (``azureml-inference-server-http``, in its own image venv:
+``tests/rigs/azureml_inference_server.py``, ``tests/rigs/images.py``) on the deployment's scoring script with
 ``AZUREML_MODEL_DIR`` set, then reports ``Succeeded`` or ``Failed`` (with the log as ``getLogs`` content). The scoring
 URI ``{base}/score/{endpoint}`` checks the endpoint key and forwards to the deployment holding the traffic.
 """
@@ -10,11 +11,10 @@ from __future__ import annotations
 
 import base64
 import copy
-import json
 import os
 import subprocess
-import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -22,6 +22,50 @@ from pathlib import Path
 from typing import Any
 
 from tests.rigs._azureml_arm import ArmError
+from tests.rigs.containers import kill_tree
+from tests.rigs.gcs import free_port
+from tests.rigs.images import image_python
+
+
+def init_failure(log: str) -> str:
+    """What Azure ML reports for a deployment whose scoring script failed to start: the end of the container log,
+    and last the exception the script raised (the line the user needs, kept when the message is cut short)."""
+    lines = log.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback")]
+    error = ""
+    if starts:
+        after = [line for line in lines[starts[-1] + 1:] if line and not line[0].isspace()]
+        error = after[0] if after else ""
+    return "score.py init() failed (User container has crashed or terminated):\n" + "\n".join(lines[-20:]) + (
+        f"\n{error}" if error else "")
+
+
+def start_scoring_server(code: Path, entry: str, model_dir: Path, env: dict[str, str], log_path: Path,
+                         on_start: Any = None, timeout: float = 120) -> tuple[subprocess.Popen, int]:
+    """Start Azure ML's published scoring server (in its image, ``tests/rigs/images.py``) on ``code/entry`` with
+    ``AZUREML_MODEL_DIR=model_dir``; returns it and its port once ``init()`` has run (the liveness route answers).
+    Raises ``RuntimeError`` with Azure's kind of message if the script's ``init()`` fails."""
+    env = dict(env, AZUREML_MODEL_DIR=str(model_dir), AML_APP_ROOT=str(code))
+    port = free_port()
+    proc = subprocess.Popen(
+        [image_python("azureml-inference"), str(Path(__file__).with_name("azureml_inference_server.py")),
+         "--entry_script", entry, "--model_dir", str(model_dir), "--port", str(port)],
+        cwd=code, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    if on_start:
+        on_start(proc)
+    deadline = time.monotonic() + timeout
+    while True:   # the worker calls init() as it boots; the liveness route answers once it has
+        if proc.poll() is not None:
+            raise RuntimeError(init_failure(log_path.read_text()))
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+                return proc, port
+        except OSError:
+            if time.monotonic() > deadline:
+                kill_tree(proc)
+                raise RuntimeError(f"the scoring server did not start in {timeout:.0f} s:\n"
+                                   + log_path.read_text()[-2000:]) from None
+            time.sleep(0.1)
 
 
 class Endpoints:
@@ -115,22 +159,12 @@ class Endpoints:
             c, p = self._blob_location(model_uri)
             model_root = ddir / "model"
             self.azurite.download_prefix(c, p, model_root / os.path.basename(p.rstrip("/")))
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDML_", "AZURE", "SM_", "AIP_"))}
+            env = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("CLOUDML_", "AZURE", "SM_", "AIP_", "AML_")) and k != "PYTHONPATH"}
             env.update({str(k): str(v) for k, v in (props.get("environmentVariables") or {}).items()})
-            env.update({"AZUREML_MODEL_DIR": str(model_root), "AML_APP_ROOT": str(ddir / "code"),
-                        "AZUREML_ENTRY_SCRIPT": cc.get("scoringScript", "score.py")})
             log_path = ddir / "server.log"
-            proc = subprocess.Popen(
-                [sys.executable, str(Path(__file__).with_name("azureml_scoring.py"))],
-                cwd=ddir / "code", env=env, stdout=subprocess.PIPE, stderr=open(log_path, "wb"))
-            with self.lock:
-                self.processes[key] = [proc]
-            assert proc.stdout is not None
-            line = proc.stdout.readline().decode()
-            if not line:
-                proc.wait()
-                raise RuntimeError(f"score.py init() failed:\n{log_path.read_text()[-2000:]}")
-            port = json.loads(line)["port"]
+            proc, port = start_scoring_server(ddir / "code", cc.get("scoringScript", "score.py"), model_root, env,
+                                              log_path, on_start=lambda p: self.processes.__setitem__(key, [p]))
             with self.lock:
                 self.deployment_ports[key] = port
                 if key in self.resources:
@@ -145,15 +179,7 @@ class Endpoints:
 
     def _stop_scoring(self, key: str) -> None:
         for proc in self.processes.pop(key, []):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            if proc.stdout:
-                proc.stdout.close()
+            kill_tree(proc)   # gunicorn's master and its worker
         self.deployment_ports.pop(key, None)
 
     def _score(self, rest: str, raw: bytes, headers: dict[str, str]):

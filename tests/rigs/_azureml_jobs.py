@@ -17,7 +17,6 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from urllib.parse import unquote, urlparse
 
 from cloudml.packaging import safe_extract
 from tests.rigs.azurite import ACCOUNT, ARTIFACT_CONTAINER, free_port
+from tests.rigs.containers import container_python, kill_tree
 from tests.rigs.contract import _DROP
 
 
@@ -199,13 +199,16 @@ class JobRunner:
         clean = {k: v for k, v in os.environ.items() if not k.startswith(_DROP)}
         clean.update(env)
         clean["TMPDIR"] = str(workdir / "tmp")  # each Azure ML container has its own /tmp
-        proc = subprocess.Popen([sys.executable, "cloudml_launcher.py", *args], cwd=code_dir, env=clean,
+        python = container_python(workdir / "container")   # the job's own interpreter: installs stay in it
+        clean["PATH"] = str(Path(python).parent) + os.pathsep + clean.get("PATH", "/usr/bin:/bin")
+        proc = subprocess.Popen([python, "cloudml_launcher.py", *args], cwd=code_dir, env=clean,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
                                 start_new_session=True)
         with self.lock:
             self.job_procs.setdefault(job, []).append(proc)
-            if self.resources[f"/jobs/{job}".lower()]["properties"]["status"] == "CancelRequested":
-                os.killpg(proc.pid, 9)
+            cancelled = self.resources[f"/jobs/{job}".lower()]["properties"]["status"] == "CancelRequested"
+        if cancelled:
+            kill_tree(proc)
         out: list[str] = []
         last = 0.0
         assert proc.stdout is not None
@@ -225,8 +228,5 @@ class JobRunner:
             procs = list(self.job_procs.get(name, []))
         for proc in procs:
             if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, 9)
-                except OSError:
-                    pass
+                kill_tree(proc)   # the launcher, torchrun and every worker, whatever session they made
 

@@ -13,8 +13,10 @@ gcsfuse would have written them); the job ends SUCCEEDED, FAILED (Vertex's "non-
 ``FakeVertex.preempt(pattern)`` reclaims the "spot VMs" when a replica prints a matching line: the replicas are
 killed and started again in the same job, with the same base output (and checkpoint) directory, as Vertex does.
 
-``ModelServer`` (one deployed model): runs the model's container command with ``AIP_STORAGE_URI`` (the artifact
-URI), ``AIP_HTTP_PORT`` and ``STORAGE_EMULATOR_HOST``; a model without a command (a prebuilt TF prediction image)
+``ModelServer`` (one deployed model): runs the model's container command with the variables Vertex gives a custom
+container (``AIP_STORAGE_URI`` = the artifact URI, ``AIP_HTTP_PORT``, ``AIP_PREDICT_ROUTE`` / ``AIP_HEALTH_ROUTE``:
+the model's routes or Vertex's defaults ``/v1/endpoints/E/deployedModels/D[:predict]``, ``AIP_MODE``,
+``AIP_ENDPOINT_ID``, ``AIP_DEPLOYED_MODEL_ID`` ...) and ``STORAGE_EMULATOR_HOST``; a model without a command (a prebuilt TF prediction image)
 is stood in for by cloudml's serving adapter over the downloaded artifact. ``predict`` posts to its predict route.
 """
 
@@ -24,7 +26,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tests.rigs import ledger
+from tests.rigs.containers import container_python, kill_tree
 from tests.rigs.contract import _DROP
 from tests.rigs.gcs import free_port, storage_client
 
@@ -77,15 +79,8 @@ def can_bind_gcs() -> bool:
 
 
 def _kill(proc: subprocess.Popen[Any]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-            proc.wait(timeout=5)
-            return
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    """The replica's whole process tree, torchrun's workers (own sessions) included."""
+    kill_tree(proc)
 
 
 def _split(uri: str) -> tuple[str, str]:
@@ -253,6 +248,9 @@ class JobRun(threading.Thread):
             cwd = work / f"workerpool{p}-{i}"
             cwd.mkdir(parents=True)
             cmd = list(container.get("command", [])) + list(container.get("args", []))
+            # the replica's own interpreter first on PATH: what its "python" pip-installs stays in it
+            python = container_python(cwd / ".container")
+            env["PATH"] = str(Path(python).parent) + os.pathsep + env.get("PATH", "")
             if can_bind_gcs():   # the container sees the mount where Vertex puts it
                 cmd = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /gcs && exec "$@"', str(mount), *cmd]
             else:
@@ -277,22 +275,28 @@ class JobRun(threading.Thread):
 class ModelServer:
     """One serving container for a deployed model."""
 
-    def __init__(self, fake: FakeVertex, model: dict[str, Any]):
+    def __init__(self, fake: FakeVertex, model: dict[str, Any], endpoint_id: str = "0", deployed_id: str = "0"):
         self.fake = fake
         self.model = model
+        self.endpoint_id, self.deployed_id = endpoint_id, deployed_id
         self.proc: subprocess.Popen[str] | None = None
         self.port = free_port()
         self.output: list[str] = []
         spec = model.get("containerSpec", {})
-        self.predict_route = spec.get("predictRoute") or "/predict"
-        self.health_route = spec.get("healthRoute") or "/ping"
+        # Vertex's defaults when the model names no routes (custom-container requirements)
+        default = f"/v1/endpoints/{endpoint_id}/deployedModels/{deployed_id}"
+        self.predict_route = spec.get("predictRoute") or default + ":predict"
+        self.health_route = spec.get("healthRoute") or default
 
     def start(self, timeout: float = 120) -> None:
         spec = self.model["containerSpec"]
         root = Path(tempfile.mkdtemp(prefix="serve-", dir=self.fake.workdir))
         env = container_env({e["name"]: e["value"] for e in spec.get("env", [])})
-        env.update({"AIP_STORAGE_URI": self.model["artifactUri"], "AIP_HTTP_PORT": str(self.port),
+        env.update({"AIP_STORAGE_URI": self.model.get("artifactUri", ""), "AIP_HTTP_PORT": str(self.port),
                     "AIP_PREDICT_ROUTE": self.predict_route, "AIP_HEALTH_ROUTE": self.health_route,
+                    "AIP_MODE": "PREDICTION", "AIP_MODE_VERSION": "1.0.0", "AIP_FRAMEWORK": "CUSTOM_CONTAINER",
+                    "AIP_ENDPOINT_ID": self.endpoint_id, "AIP_DEPLOYED_MODEL_ID": self.deployed_id,
+                    "AIP_MODEL_NAME": self.model.get("name", ""),
                     "STORAGE_EMULATOR_HOST": self.fake.storage_url, "CLOUDML_SERVING_ROOT": str(root)})
         if spec.get("command"):
             cmd = list(spec["command"]) + list(spec.get("args", []))

@@ -5,10 +5,11 @@ boto3 talks HTTP to a ``ThreadedMotoServer`` whose WSGI app is wrapped by ``AwsE
 what moto lacks (nothing here changes cloudml):
 
 * training jobs: moto marks a job ``Completed`` at once; the edge sets it ``InProgress`` and a ``JobRunner`` does
-  what the DLC does in script mode: it downloads ``sagemaker_submit_directory`` and the channels from (moto) S3,
-  lays out ``/opt/ml`` under a temp root per host (``input/data/<channel>``, ``input/config/resourceconfig.json``
-  with hosts ``algo-1..N``, ``hyperparameters.json`` as SageMaker writes it), runs the launcher with
-  ``tests/rigs/contract.py:run_bundle`` (one run per host, all on 127.0.0.1), then writes ``model.tar.gz`` to
+  what SageMaker does: it downloads the channels from (moto) S3, lays out ``/opt/ml`` under a temp root per host
+  (``input/data/<channel>``, ``input/config/resourceconfig.json`` with hosts ``algo-1..N``,
+  ``hyperparameters.json`` verbatim from the request), runs the DLC's published training toolkit on each host
+  (``tests/rigs/sagemaker_toolkit.py``: it fetches ``sagemaker_submit_directory`` itself and runs
+  ``sagemaker_program``; the real ``/opt/ml`` in a private mount namespace when the rig can), then writes ``model.tar.gz`` to
   ``{S3OutputPath}/{job}/output/``, syncs checkpoints, writes the output as CloudWatch log events to
   ``/aws/sagemaker/TrainingJobs`` and sets the status, ``FailureReason`` (the failure file) and billable seconds in
   moto's backend. Duplicate job names are refused as AWS does; ``StopTrainingJob`` (missing in moto) kills the run.
@@ -28,14 +29,11 @@ what moto lacks (nothing here changes cloudml):
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import io
 import json
 import logging
-import os
 import re
-import signal
 import socket
 import struct
 import threading
@@ -227,6 +225,7 @@ class SageMakerRig:
     spot_interruptions: list[str] = field(default_factory=list)
     jobs: dict[str, JobRunner] = field(default_factory=dict)
     containers: dict[str, EndpointContainer] = field(default_factory=dict)
+    started: list[EndpointContainer] = field(default_factory=list)   # every container, to stop them all
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -257,11 +256,14 @@ class SageMakerRig:
     def _clear(self) -> None:
         for runner in list(self.jobs.values()):
             runner.stop_requested.set()
-            self.kill_processes_under(runner.root)
+            runner.kill()
         for runner in list(self.jobs.values()):
             runner.join(30)
-        for container in list(self.containers.values()):
+        for container in [*self.containers.values(), *self.started]:
             container.stop()
+        alive = [c.endpoint for c in self.started if c.proc is not None and c.proc.poll() is None]
+        self.started.clear()
+        assert not alive, f"model servers still running after the rig stopped them: {alive}"
         with self._lock:
             self.jobs.clear()
             self.containers.clear()
@@ -392,7 +394,11 @@ class SageMakerRig:
             name = params["EndpointName"]
             backend = sagemaker_backend()
             backend.endpoints[name].endpoint_status = "Creating"
+            previous = self.containers.get(name)
+            if previous:   # a create that was retried after going through: one container per endpoint
+                previous.stop()
             self.containers[name] = EndpointContainer(self, name)
+            self.started.append(self.containers[name])
         elif op == "DeleteEndpoint":
             container = self.containers.pop(params.get("EndpointName"), None)
             if container:
@@ -418,50 +424,6 @@ class SageMakerRig:
         for path in sorted(root.rglob("*")):
             if path.is_file():
                 self.upload_file(path, uri.rstrip("/") + "/" + path.relative_to(root).as_posix())
-
-    @staticmethod
-    def kill_processes_under(root: Path) -> None:
-        """SIGTERM, then SIGKILL, every descendant of this process whose working directory is under ``root``."""
-        me = os.getpid()
-
-        def descends(pid: int) -> bool:
-            for _ in range(64):
-                try:
-                    stat = Path(f"/proc/{pid}/stat").read_text()
-                except OSError:
-                    return False
-                pid = int(stat.rsplit(")", 1)[1].split()[1])
-                if pid == me:
-                    return True
-                if pid <= 1:
-                    return False
-            return False
-
-        def victims() -> list[int]:
-            found = []
-            for entry in Path("/proc").iterdir():
-                if not entry.name.isdigit():
-                    continue
-                try:
-                    cwd = os.readlink(entry / "cwd")
-                except OSError:
-                    continue
-                if cwd.startswith(str(root)) and descends(int(entry.name)):
-                    found.append(int(entry.name))
-            return found
-
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            pids = victims()
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, sig)
-            deadline = time.time() + 5
-            while pids and time.time() < deadline:
-                pids = [p for p in pids if Path(f"/proc/{p}").exists() and
-                        "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]]
-                time.sleep(0.05)
-            if not pids:
-                return
 
     # the final orphan check
     def leftovers(self) -> dict[str, list[str]]:

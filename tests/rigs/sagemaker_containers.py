@@ -12,7 +12,6 @@ import http.client
 import json
 import math
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -25,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 from moto.core.utils import utcnow
 
 from cloudml.packaging import safe_extract, tar_dir
-from tests.rigs import stop_process
-from tests.rigs.contract import run_bundle
+from tests.rigs.containers import container_python, in_namespace, kill_tree, private_mounts
+from tests.rigs.contract import _DROP
+from tests.rigs.sagemaker_toolkit import run_host, write_config
 
 if TYPE_CHECKING:
     from tests.rigs.sagemaker import SageMakerRig
@@ -51,7 +51,8 @@ def sagemaker_backend() -> Any:
 
 # -- training jobs --------------------------------------------------------------------------------------------
 class JobRunner(threading.Thread):
-    """Runs one CreateTrainingJob request the way a SageMaker DLC in script mode would, host by host."""
+    """Runs one CreateTrainingJob request the way SageMaker would: a fresh ``/opt/ml`` per host, the DLC's
+    published training toolkit on each (``tests/rigs/sagemaker_toolkit.py``), then the model to S3."""
 
     def __init__(self, rig: SageMakerRig, request: dict[str, Any]):
         super().__init__(daemon=True, name=f"job-{request['TrainingJobName']}")
@@ -60,6 +61,7 @@ class JobRunner(threading.Thread):
         self.name = request["TrainingJobName"]
         self.root = Path(tempfile.mkdtemp(prefix=f"{self.name}-", dir=rig.workdir))
         self.stop_requested = threading.Event()
+        self.procs: list[subprocess.Popen[str]] = []
 
     def _set(self, **attrs: Any) -> None:
         job = sagemaker_backend().training_jobs.get(self.name)
@@ -71,7 +73,13 @@ class JobRunner(threading.Thread):
     def stop(self) -> None:
         self.stop_requested.set()
         self._set(training_job_status="Stopping", secondary_status="Stopping")
-        self.rig.kill_processes_under(self.root)
+        self.kill()
+
+    def kill(self) -> None:
+        """End every host's process tree now (a stop, a spot interruption, the rig's reset)."""
+        for proc in list(self.procs):
+            if proc.poll() is None:
+                kill_tree(proc)
 
     def run(self) -> None:
         try:
@@ -81,12 +89,11 @@ class JobRunner(threading.Thread):
                       failure_reason=f"RigError: {type(exc).__name__}: {exc}", training_end_time=utcnow())
             raise
 
-    def _run_hosts(self, hosts: list[str], roots: dict[str, Path], bundle: Path, env: dict[str, str],
-                   user_args: list[str], streams: dict[str, LogStream], attempt: int,
-                   interrupt_at: str | None) -> dict[str, Any] | None:
-        """Run the launcher on every host at once; ``None`` if a spot interruption (``interrupt_at`` seen in a
-        line) cut the run short. A host that ran out of MaxRuntime has a ``None`` result."""
-        results: dict[str, Any] = {}
+    def _run_hosts(self, hosts: list[str], roots: dict[str, Path], env: dict[str, str],
+                   streams: dict[str, LogStream], interrupt_at: str | None) -> dict[str, int | None] | None:
+        """Run the toolkit on every host at once; ``None`` if a spot interruption (``interrupt_at`` seen in a
+        line) cut the run short. A host that ran out of MaxRuntime has a ``None`` exit code."""
+        results: dict[str, int | None] = {}
         interrupted = threading.Event()
         timeout = self.request["StoppingCondition"]["MaxRuntimeInSeconds"]
 
@@ -94,18 +101,13 @@ class JobRunner(threading.Thread):
             streams[host].add(line)
             if interrupt_at and interrupt_at in line and not interrupted.is_set():
                 interrupted.set()
-                threading.Thread(target=self.rig.kill_processes_under, args=(self.root,), daemon=True).start()
+                threading.Thread(target=self.kill, daemon=True).start()
 
-        def run_host(host: str) -> None:
-            try:
-                results[host] = run_bundle(bundle, self.root / host / f"work-{attempt}",
-                                           env=dict(env, SM_CURRENT_HOST=host),
-                                           args=["--cloudml-root", str(roots[host]), *user_args], timeout=timeout,
-                                           on_line=lambda line: on_line(host, line))
-            except subprocess.TimeoutExpired:
-                results[host] = None
+        def run_one(host: str) -> None:
+            results[host] = run_host(roots[host], host, hosts, self.request, env, timeout=timeout,
+                                     on_line=lambda line: on_line(host, line), procs=self.procs)
 
-        threads = [threading.Thread(target=run_host, args=(h,), daemon=True) for h in hosts]
+        threads = [threading.Thread(target=run_one, args=(h,), daemon=True) for h in hosts]
         for t in threads:
             t.start()
         while any(t.is_alive() for t in threads):
@@ -117,60 +119,51 @@ class JobRunner(threading.Thread):
             stream.flush()
         return None if interrupted.is_set() else results
 
-    def _run(self) -> None:
-        req, s3 = self.request, self.rig.client("s3")
-        hosts = [f"algo-{i + 1}" for i in range(int(req["ResourceConfig"]["InstanceCount"]))]
-        hps = req.get("HyperParameters") or {}
-        self._set(secondary_status="Downloading", training_start_time=utcnow())
-        started = time.time()
-        roots = {h: self.root / h / "opt-ml" for h in hosts}
+    def _lay_out(self, hosts: list[str], attempt: int, checkpoints: Path | None = None) -> dict[str, Path]:
+        """A fresh ``/opt/ml`` per host (a new instance each attempt): channels, config, restored checkpoints."""
+        req = self.request
+        roots = {h: self.root / f"attempt-{attempt}" / h / "opt-ml" for h in hosts}
         checkpoint_uri = (req.get("CheckpointConfig") or {}).get("S3Uri")
         for host, root in roots.items():
             for channel in req.get("InputDataConfig") or []:
                 uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
                 self.rig.download_prefix(uri, root / "input" / "data" / channel["ChannelName"])
-            config = root / "input" / "config"
-            config.mkdir(parents=True, exist_ok=True)
-            (config / "resourceconfig.json").write_text(json.dumps(
-                {"current_host": host, "hosts": hosts, "network_interface_name": "eth0"}))
-            (config / "hyperparameters.json").write_text(json.dumps(hps))
-            (config / "inputdataconfig.json").write_text(json.dumps(
-                {c["ChannelName"]: {"TrainingInputMode": "File"} for c in req.get("InputDataConfig") or []}))
+            write_config(root, host, hosts, req)
             if checkpoint_uri:
                 self.rig.download_prefix(checkpoint_uri, root / "checkpoints")
-        bundle = self.root / "sourcedir.tar.gz"
-        submit = hps["sagemaker_submit_directory"]
-        if submit.startswith("s3://"):
-            bucket, key = submit[5:].split("/", 1)
-            s3.download_file(bucket, key, str(bundle))
-        else:   # network isolation: a path inside the container's /opt/ml
-            shutil.copy(roots[hosts[0]] / Path(submit).relative_to("/opt/ml"), bundle)
+        return roots
+
+    def _run(self) -> None:
+        req = self.request
+        hosts = [f"algo-{i + 1}" for i in range(int(req["ResourceConfig"]["InstanceCount"]))]
+        self._set(secondary_status="Downloading", training_start_time=utcnow())
+        started = time.time()
+        checkpoint_uri = (req.get("CheckpointConfig") or {}).get("S3Uri")
+        attempt = 0
+        roots = self._lay_out(hosts, attempt)
         self._set(secondary_status="Training")
-        user_args: list[str] = []
-        for key, value in hps.items():
-            if not key.startswith("sagemaker_"):
-                user_args += [f"--{key}", value]
         env = dict(req.get("Environment") or {})
-        env.update({"CLOUDML_MASTER_ADDR": "127.0.0.1", "CLOUDML_MASTER_PORT": str(free_port()),
-                    "CLOUDML_WORKER_ADDRS": ",".join(f"127.0.0.1:{free_port()}" for _ in hosts),
-                    "SM_HOSTS": json.dumps(hosts), "SAGEMAKER_REGION": REGION})
+        env.update({"TRAINING_JOB_NAME": self.name, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
+                    "TRAINING_JOB_ARN": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/{self.name}",
+                    "S3_ENDPOINT_URL": self.rig.url, "AWS_ACCESS_KEY_ID": "testing",
+                    "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+                    "CLOUDML_MASTER_PORT": str(free_port()),
+                    "CLOUDML_WORKER_ADDRS": ",".join(f"127.0.0.1:{free_port()}" for _ in hosts)})
         stamp = int(started)
         streams = {h: LogStream(self.rig, f"{self.name}/{h}-{stamp}") for h in hosts}
         interrupt_at = self.rig.take_spot_interruption() if req.get("EnableManagedSpotTraining") else None
-        attempt = 0
         while True:
-            results = self._run_hosts(hosts, roots, bundle, env, user_args, streams, attempt, interrupt_at)
+            results = self._run_hosts(hosts, roots, env, streams, interrupt_at)
             if results is not None or self.stop_requested.is_set():
                 break
             # a spot interruption: SageMaker saves /opt/ml/checkpoints, gets new capacity, restores them, reruns
             self._set(secondary_status="Interrupted")
             for root in roots.values():
                 self.rig.upload_tree(root / "checkpoints", checkpoint_uri or "")
-                shutil.rmtree(root / "checkpoints", ignore_errors=True)
-                self.rig.download_prefix(checkpoint_uri or "", root / "checkpoints")
             self._set(secondary_status="Restarting")
-            self._set(secondary_status="Training")
             interrupt_at, attempt = None, attempt + 1
+            roots = self._lay_out(hosts, attempt)
+            self._set(secondary_status="Training")
         results = results or {h: None for h in hosts}
         elapsed = max(1, math.ceil(time.time() - started))
         self._set(secondary_status="Uploading")
@@ -185,11 +178,11 @@ class JobRunner(threading.Thread):
         if any(results[h] is None for h in hosts):
             self._set(training_job_status="Stopped", secondary_status="MaxRuntimeExceeded", **done)
             return
-        failed = [h for h in hosts if results[h].returncode != 0]
+        failed = [h for h in hosts if results[h] != 0]
         if failed:
             failure = roots[failed[0]] / "output" / "failure"
-            reason = failure.read_text().strip() if failure.is_file() else (
-                f"AlgorithmError: exit code {results[failed[0]].returncode}")
+            text = failure.read_text().strip() if failure.is_file() else f"exit code {results[failed[0]]}"
+            reason = text if text.startswith("AlgorithmError") else f"AlgorithmError: {text}"   # as SageMaker shows it
             self._set(training_job_status="Failed", secondary_status="Failed", failure_reason=reason[:1024], **done)
         else:
             out = req["OutputDataConfig"]["S3OutputPath"].rstrip("/") + f"/{self.name}/output/"
@@ -229,7 +222,8 @@ class LogStream:
 
 # -- endpoints ------------------------------------------------------------------------------------------------
 class EndpointContainer:
-    """The inference container of one endpoint: the model.tar.gz served by cloudml's serving adapter."""
+    """The inference container of one endpoint: the model.tar.gz at ``/opt/ml/model`` served by the PyTorch DLC's
+    published handler chain (``sagemaker_model_server.py``); a TensorFlow Serving image by cloudml's adapter."""
 
     def __init__(self, rig: SageMakerRig, endpoint: str):
         self.rig = rig
@@ -237,6 +231,8 @@ class EndpointContainer:
         self.root = Path(tempfile.mkdtemp(prefix=f"endpoint-{endpoint}-", dir=rig.workdir))
         self.proc: subprocess.Popen[str] | None = None
         self.port: int | None = None
+        self.lock = threading.Lock()
+        self.stopped = False
         self.thread = threading.Thread(target=self._start, daemon=True)
         self.thread.start()
 
@@ -257,20 +253,40 @@ class EndpointContainer:
             bucket, key = container["ModelDataUrl"][5:].split("/", 1)
             archive = self.root / "model.tar.gz"
             self.rig.client("s3").download_file(bucket, key, str(archive))
-            model_dir = self.root / "opt-ml" / "model"
+            root = self.root / "opt-ml"
+            model_dir = root / "model"
             safe_extract(archive, model_dir)
-            cmd = [sys.executable, "-m", "cloudml.runtime.serving", "--model-dir", str(model_dir),
-                   "--code-dir", str(model_dir / "code"), "--entry", env.get("SAGEMAKER_PROGRAM", "inference.py")]
-            clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CLOUDML_"))}
-            clean.update(env, PYTHONPATH=str(REPO_ROOT))
+            clean = {k: v for k, v in os.environ.items() if not k.startswith(_DROP) and k != "PYTHONPATH"}
+            clean.update(env)
+            if "pytorch-inference" in container["Image"]:   # the DLC's published handler chain
+                python = container_python(self.root / "container", absent=("tensorflow", "keras"))
+                clean["PATH"] = str(Path(python).parent) + os.pathsep + clean.get("PATH", "/usr/bin:/bin")
+                cmd = [python, str(Path(__file__).with_name("sagemaker_model_server.py"))]
+                if private_mounts("/opt/ml"):
+                    cmd = in_namespace({str(root): "/opt/ml"}, cmd)
+                else:
+                    clean["SAGEMAKER_BASE_DIR"] = str(root)
+            else:   # TensorFlow Serving has no published Python runtime: cloudml's adapter stands in for it
+                cmd = [sys.executable, "-m", "cloudml.runtime.serving", "--model-dir", str(model_dir),
+                       "--code-dir", str(model_dir / "code"), "--entry", env.get("SAGEMAKER_PROGRAM", "inference.py")]
+                clean["PYTHONPATH"] = str(REPO_ROOT)
             log = open(self.root / "container.log", "w")
-            self.proc = subprocess.Popen(cmd, cwd=self.root, env=clean, stdout=subprocess.PIPE, stderr=log, text=True)
+            with self.lock:
+                if self.stopped:
+                    return
+                self.proc = subprocess.Popen(cmd, cwd=self.root, env=clean, stdout=subprocess.PIPE, stderr=log,
+                                             text=True, start_new_session=True)
             assert self.proc.stdout is not None
-            line = self.proc.stdout.readline()
-            if not line:
-                self.proc.wait()
-                tail = (self.root / "container.log").read_text().strip().splitlines()[-5:]
-                raise RuntimeError("the model server exited: " + " | ".join(tail))
+            while True:   # what the handlers print before the server listens goes to the container log
+                line = self.proc.stdout.readline()
+                if not line:
+                    self.proc.wait()
+                    tail = (self.root / "container.log").read_text().strip().splitlines()[-5:]
+                    raise RuntimeError("the model server exited: " + " | ".join(tail))
+                if line.startswith('{"port"'):
+                    break
+                log.write(line)
+                log.flush()
             self.port = int(json.loads(line)["port"])
             self._set(endpoint_status="InService")
         except Exception as exc:
@@ -286,4 +302,9 @@ class EndpointContainer:
             conn.close()
 
     def stop(self) -> None:
-        stop_process(self.proc)
+        """End the model server, also when the endpoint is deleted while it is still starting."""
+        with self.lock:
+            self.stopped = True
+        kill_tree(self.proc)
+        self.thread.join(30)
+        kill_tree(self.proc)

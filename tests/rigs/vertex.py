@@ -407,7 +407,7 @@ class FakeVertex:
         if not res.get("machineSpec", {}).get("machineType") or int(res.get("minReplicaCount", 0)) < 1:
             raise ApiError(400, "dedicatedResources.machineSpec.machineType and minReplicaCount >= 1 are required")
         deployed.update(id=str(next(self._ids)), createTime=now())
-        server = runner.ModelServer(self, model)
+        server = runner.ModelServer(self, model, endpoint_id=rid, deployed_id=deployed["id"])
         self.lock.release()   # starting the container takes seconds; let other calls through
         try:
             server.start()
@@ -449,8 +449,9 @@ class FakeVertex:
             result = json.loads(text)
         except ValueError:
             raise ApiError(500, f"prediction container answered non-JSON: {text[:200]}") from None
-        if not isinstance(result, dict) or "predictions" not in result:
-            raise ApiError(500, "the prediction container must answer a JSON object with a 'predictions' field")
+        # Vertex's envelope: the container answers {"predictions": [...]} (a JSON array), Vertex adds the ids
+        if not isinstance(result, dict) or not isinstance(result.get("predictions"), list):
+            raise ApiError(500, "the prediction container must answer a JSON object whose 'predictions' is a list")
         return {"predictions": result["predictions"], "deployedModelId": deployed["id"],
                 "model": deployed["model"], "modelDisplayName": deployed.get("displayName", ""),
                 "modelVersionId": "1"}

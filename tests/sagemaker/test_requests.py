@@ -63,7 +63,8 @@ def test_create_training_job() -> None:
                             environment={"MY_FLAG": "1"}, tags={"team": "ml"}),
                        channels={"training": "s3://data/train/", "validation": "s3://data/val/"})
     assert_snapshot("create_training_job", request)
-    assert request["HyperParameters"]["layers"] == "[4, 2]" and request["HyperParameters"]["optimizer"] == "adam"
+    # every value JSON text, strings included, as the SageMaker SDK sends them (the DLC toolkit json.loads each)
+    assert request["HyperParameters"]["layers"] == "[4, 2]" and request["HyperParameters"]["optimizer"] == '"adam"'
     assert {"Key": "cloudml-job", "Value": "train-20250102-030405-abcdef"} in request["Tags"]
 
 
@@ -81,7 +82,7 @@ def test_create_training_job_spot_kms_vpc_isolation() -> None:
     # network isolation: the container cannot reach S3, so the bundle arrives as a channel
     code = [c for c in request["InputDataConfig"] if c["ChannelName"] == "cloudml_code"]
     assert code[0]["DataSource"]["S3DataSource"]["S3Uri"] == CODE
-    assert request["HyperParameters"]["sagemaker_submit_directory"] == (
+    assert json.loads(request["HyperParameters"]["sagemaker_submit_directory"]) == (
         "/opt/ml/input/data/cloudml_code/" + CODE.rsplit("/", 1)[1])
     assert {"Key": "cost-center", "Value": "42"} in request["Tags"]
 

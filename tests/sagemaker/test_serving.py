@@ -48,10 +48,14 @@ def test_deploy_predict_delete_with_the_documented_requests(provider: SageMakerP
     (model,) = sagemaker_rig.sent("CreateModel")
     container = model["PrimaryContainer"]
     assert container["Image"] == "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.4-cpu-py311"
-    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    # the image's inference toolkit imports SAGEMAKER_PROGRAM: cloudml's shim, which loads the user's handlers
+    # (CLOUDML_SERVING_ENTRY) with cloudml's serving defaults around them
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "cloudml_inference.py"
+    assert container["Environment"]["CLOUDML_SERVING_ENTRY"] == "inference.py"
     assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
     assert container["Environment"]["LOG_LEVEL"] == "info"
-    assert {"code/inference.py", "code/train.py", "meta.json", "model.pth"} <= set(
+    assert {"code/inference.py", "code/train.py", "code/cloudml_inference.py", "code/cloudml_runtime/serving.py",
+            "code/cloudml_runtime/sagemaker_shim.py", "meta.json", "model.pth"} <= set(
         members(sagemaker_rig, container["ModelDataUrl"])), "model files plus code/ as the inference image expects"
     (config,) = sagemaker_rig.sent("CreateEndpointConfig")
     assert config["ProductionVariants"][0] == {"VariantName": "AllTraffic", "ModelName": "reg-endpoint",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,9 @@ def test_the_request_on_the_wire_is_the_builders_and_uses_what_was_uploaded(sage
     channel = sent["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"]
     assert without_created(sent) == without_created(est.provider.training_request(spec, bundle, {"training": channel}))
     # what the request points at is really in S3: the bundle (by hash) and the channel's file
-    assert sent["HyperParameters"]["sagemaker_submit_directory"] == f"s3://{BUCKET}/cloudml/code/{bundle.name}"
+    # every hyperparameter is JSON text, as the SageMaker SDK sends them and the DLC's toolkit decodes them
+    assert json.loads(sent["HyperParameters"]["sagemaker_submit_directory"]) == f"s3://{BUCKET}/cloudml/code/{bundle.name}"
+    assert sent["HyperParameters"]["epochs"] == "2" and sent["HyperParameters"]["sagemaker_program"] == '"cloudml_launcher.py"'
     assert objects(sagemaker_rig, "cloudml/code/") == [f"cloudml/code/{bundle.name}"]
     assert objects(sagemaker_rig, channel[len(f"s3://{BUCKET}/"):]) == [channel[len(f"s3://{BUCKET}/"):] + "train.csv"]
     info = job.describe()

@@ -42,10 +42,27 @@ def job_body(resources: Resources, framework: str = "pytorch", version: str = "2
     )
 
 
+def strict(message_type, body: dict) -> None:
+    """Parse ``body`` into the ``aiplatform_v1`` proto as the service would: unknown fields are errors."""
+    from google.protobuf import json_format
+
+    json_format.ParseDict(body, message_type()._pb, ignore_unknown_fields=False)
+
+
 def parses(body: dict) -> None:
     from google.cloud import aiplatform_v1
 
-    aiplatform_v1.CustomJob.from_json(json.dumps(body))
+    strict(aiplatform_v1.CustomJob, body)
+
+
+def test_the_strict_parse_refuses_a_misspelled_field():
+    from google.cloud import aiplatform_v1
+    from google.protobuf import json_format
+
+    body = job_body(Resources(accelerator="T4:1"))
+    body["jobSpec"]["scheduling"]["maxWaitDuraton"] = "60s"
+    with pytest.raises(json_format.ParseError, match="maxWaitDuraton"):
+        strict(aiplatform_v1.CustomJob, body)
 
 
 CASES = {
@@ -57,7 +74,7 @@ CASES = {
     "job_tpu_v3": dict(resources=Resources(instance_type="cloud-tpu", accelerator="TPU-V3:8"), framework="tensorflow",
                        version="2.15"),
     "job_spot": dict(resources=Resources(accelerator="T4:1", spot=True), max_run_seconds=3600,
-                     max_wait_seconds=7200, checkpoint_uri="gs://bucket/ckpt/run1/"),
+                     checkpoint_uri="gs://bucket/ckpt/run1/"),
     "job_cpu_tf": dict(resources=Resources(instance_type="n1-standard-4"), framework="tensorflow", version="2.16"),
     "job_4x8_a100_ddp": dict(resources=Resources(accelerator="A100:8"), instance_count=4, processes_per_node=8),
     "job_4x8_a100_tf": dict(resources=Resources(instance_type="a2-highgpu-8g"), framework="tensorflow",
@@ -88,7 +105,7 @@ def test_tpu_v5e_4_chooses_ct5lp_hightpu_4t_2x2():
 
 def test_spot_and_timeouts():
     sched = job_body(**CASES["job_spot"])["jobSpec"]["scheduling"]
-    assert sched == {"timeout": "3600s", "strategy": "SPOT", "maxWaitDuration": "3600s"}
+    assert sched == {"timeout": "3600s", "strategy": "SPOT"}   # maxWaitDuration is FLEX_START's only
     on_demand = job_body(Resources(accelerator="T4:1"))["jobSpec"]["scheduling"]
     assert "strategy" not in on_demand
 
@@ -157,9 +174,9 @@ def test_model_and_deploy_snapshots(name):
 
     bodies = serving_bodies(*SERVING[name])
     check_snapshot(name, bodies)
-    aiplatform_v1.Model.from_json(json.dumps(bodies["model"]))
-    aiplatform_v1.Endpoint.from_json(json.dumps(bodies["endpoint"]))
-    aiplatform_v1.DeployModelRequest.from_json(json.dumps(bodies["deploy"]))
+    strict(aiplatform_v1.Model, bodies["model"])
+    strict(aiplatform_v1.Endpoint, bodies["endpoint"])
+    strict(aiplatform_v1.DeployModelRequest, bodies["deploy"])
 
 
 def test_tf_savedmodel_uses_prebuilt_prediction_image():

@@ -201,3 +201,13 @@ def test_bearer_token_endpoints_are_refused_before_any_request():
     with pytest.raises(ValidationError) as err:
         provider.deploy(DeploySpec(model_uri="gs://b/m/", auth_token="secret-token"))
     assert err.value.field == "auth_token" and "secret-token" not in str(err.value)
+
+
+@pytest.mark.parametrize("spot", [True, False])
+def test_max_wait_seconds_is_refused_not_sent_as_a_no_op(spot):
+    """Vertex applies scheduling.maxWaitDuration to FLEX_START only: with SPOT it would silently do nothing."""
+    provider = get("vertex", **OFFLINE)
+    with pytest.raises(ValidationError) as err:
+        provider.validate(spec(Resources(accelerator="T4:1", spot=spot), max_run_seconds=3600, max_wait_seconds=7200))
+    assert err.value.field == "max_wait_seconds" and "FLEX_START" in str(err.value)
+    provider.validate(spec(Resources(accelerator="T4:1", spot=spot), max_run_seconds=3600))
