@@ -168,7 +168,7 @@ class TrainingSpec:
     resources: Resources = field(default_factory=Resources)
     instance_count: int = 1
     processes_per_node: int | None = None     # None: one per GPU on GPU machines, else 1
-    distribution: str | None = None           # None: "ddp" / "multi_worker_mirrored" when more than one process
+    distribution: str | None = None           # None: "ddp" when more than one process per node, else none
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     environment: Mapping[str, str] = field(default_factory=dict)
     channels: Mapping[str, str] = field(default_factory=dict)
@@ -218,9 +218,13 @@ class TrainingSpec:
 
     @property
     def effective_distribution(self) -> str:
+        """The distribution asked for; unset, ``ddp`` only when more than one process per node was asked for.
+        Several nodes with no distribution run the script once per node, unwrapped (as SageMaker does): a
+        script that builds its own process group finds ``WORLD_SIZE``/``RANK``/``MASTER_ADDR``/``MASTER_PORT``
+        and ``SM_HOSTS``/``SM_CURRENT_HOST``; TensorFlow gets no ``TF_CONFIG`` unless a strategy is named."""
         if self.distribution:
             return self.distribution
-        if self.instance_count > 1 or (self.processes_per_node or 1) > 1:
+        if (self.processes_per_node or 1) > 1:
             return "ddp" if self.framework == "pytorch" else "multi_worker_mirrored"
         return "none"
 

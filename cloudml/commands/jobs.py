@@ -106,7 +106,7 @@ def stop(ctx: click.Context, name: str, provider: str | None, options: tuple[str
     before = prov.describe_job(name)
     if before.state.terminal:
         state = before.state
-        message = f"{name} already ended: {state.value}"
+        message = f"{name} already ended: {state.value}" + (f" ({before.reason})" if before.reason else "")
     else:
         prov.stop_job(name)
         state = prov.describe_job(name).state
