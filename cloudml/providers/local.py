@@ -280,19 +280,17 @@ class LocalProvider(Provider):
                 pass
 
     def download_outputs(self, name: str, dest: str) -> str:
-        """Copy job ``name``'s outputs to ``dest``: ``outputs/`` and ``logs/`` (the script's ./outputs and
-        ./logs), ``output/`` (algo-1's SM_OUTPUT_DATA_DIR) and ``logs.txt``."""
+        """Copy job ``name``'s outputs into folder ``dest``: what the script wrote to its output data dir
+        (``SM_OUTPUT_DATA_DIR`` on algo-1) plus ``outputs/`` and ``logs/`` (its ./outputs and ./logs)."""
         job_dir = self._job_dir(name)
         if not (job_dir / "job.json").exists():
             raise NotFoundError(f"no local job named {name!r} under {self.root}")
         out = Path(dest)
         out.mkdir(parents=True, exist_ok=True)
-        for src, sub in ((job_dir / "code" / "outputs", "outputs"), (job_dir / "code" / "logs", "logs"),
-                         (job_dir / "nodes" / "algo-1" / "output" / "data", "output")):
+        for src, target in ((job_dir / "nodes" / "algo-1" / "output" / "data", out),
+                            (job_dir / "code" / "outputs", out / "outputs"), (job_dir / "code" / "logs", out / "logs")):
             if src.is_dir():
-                shutil.copytree(src, out / sub, dirs_exist_ok=True, symlinks=True)
-        if (job_dir / "logs.txt").exists():
-            shutil.copyfile(job_dir / "logs.txt", out / "logs.txt")
+                shutil.copytree(src, target, dirs_exist_ok=True, symlinks=True)
         return str(out)
 
     def list_jobs(self, limit: int = 50) -> list[JobInfo]:

@@ -3,8 +3,8 @@
 * Azure ML: ``${{inputs.NAME}}`` (a channel's path) and ``${{outputs.model|output|checkpoints|NAME}}`` in
   hyperparameter values resolve to paths (on ``azureml`` Azure has resolved them before the launcher runs);
   ``./outputs`` and ``./logs`` exist in the working directory; after the run they are copied under the job's output
-  directory where the platform keeps it (SageMaker ``/opt/ml/output/data`` -> ``output.tar.gz``, Vertex the base
-  output directory; Azure uploads them itself; ``local`` keeps the working directory).
+  directory (SageMaker ``/opt/ml/output/data`` -> ``output.tar.gz``, Vertex ``<base>/output/``, Azure ML the
+  ``output`` output, besides Azure's own upload of them); ``local`` keeps the working directory itself.
 * Vertex AI: ``AIP_TRAINING_DATA_URI`` / ``AIP_VALIDATION_DATA_URI`` / ``AIP_TEST_DATA_URI`` (a wildcard over the
   files of the channel named training / validation / test: ``gs://...`` on Vertex, a local path elsewhere),
   ``AIP_DATA_FORMAT`` (from the files' suffix), ``AIP_TENSORBOARD_LOG_DIR`` when the platform set none.
@@ -136,7 +136,7 @@ def after_run(job: dict[str, Any], code_dir: str, started: float, log: Callable[
         elif _files(outputs, started):
             _copy_into(outputs, model_dir)
             log("[cloudml] the model directory was empty: the files the script wrote to ./outputs are the model")
-    if job["provider"] in ("sagemaker", "vertex"):
+    if job["provider"] != "local":   # local keeps the working directory itself
         for sub in ("outputs", "logs"):
             src = os.path.join(code_dir, sub)
             if _has_files(src):
