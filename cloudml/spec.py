@@ -31,6 +31,9 @@ _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _URI_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
 
 
+_INPUT_REF = re.compile(r"\$\{\{\s*inputs\.([A-Za-z0-9_.-]+)\s*\}\}")
+
+
 def _freeze(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping or {}))
 
@@ -241,6 +244,11 @@ class TrainingSpec:
                 accepted = ", ".join(f"{s}://" for s in storage_schemes) or "none"
                 raise ValidationError(f"channels[{cname!r}]", f"{scheme}:// URIs cannot be read by this provider",
                                       f"use a local path or one of: {accepted}")
+        for key, value in self.hyperparameters.items():   # Azure ML's ${{inputs.X}} resolves on every provider
+            for ref in _INPUT_REF.findall(value if isinstance(value, str) else ""):
+                if ref not in self.channels:
+                    raise ValidationError(f"hyperparameters[{key!r}]", f"refers to ${{{{inputs.{ref}}}}} but there "
+                                          f"is no channel {ref!r}", "channels: " + (", ".join(self.channels) or "none"))
         for name in ("checkpoint_uri", "output_uri"):
             uri = getattr(self, name)
             if uri is not None:

@@ -33,9 +33,32 @@ from tests.rigs.vertex_fixtures import (  # noqa: F401
 
 PROVIDERS = ("local", "sagemaker", "vertex", "azureml")
 
+#: (test, rig) -> why that rig cannot run the idiom yet. Each is a gap in the rig's runner or in the platform,
+#: not in the script: strict xfail, so a rig that starts passing fails here until its entry is removed.
+#: ``hangs`` entries are not run at all (the job would wait for its peers until the test timeout).
+GAPS: dict[tuple[str, str], str] = {
+    ("test_fixed_opt_ml_paths", "sagemaker"): "the SageMaker rig's runner gives each host a folder, not a real "
+                                              "/opt/ml (private mount namespace per host needed)",
+    ("test_fixed_opt_ml_paths", "vertex"): "Vertex has no /opt/ml; cloudml does not fake it there (docs/contract.md)",
+    ("test_fixed_opt_ml_paths", "azureml"): "Azure ML has no /opt/ml; cloudml does not fake it there",
+}
+HANGS: dict[tuple[str, str], str] = {
+    ("test_process_group_built_over_sm_hosts", "sagemaker"): "the SageMaker rig's hosts algo-N do not resolve "
+                                                             "(no per-job /etc/hosts), so the rendezvous waits",
+    ("test_process_group_built_over_sm_hosts", "vertex"): "the Vertex rig's CLUSTER_SPEC names (workerpool0-0) "
+                                                          "do not resolve on this host",
+    ("test_process_group_built_over_sm_hosts", "azureml"): "Azure gives no host list, so SM_HOSTS is [algo-1] on "
+                                                           "every node and algo-1 names no peer",
+}
+
 
 @pytest.fixture(params=PROVIDERS)
 def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Rig:
+    key = (request.node.originalname, request.param)
+    if key in HANGS:
+        pytest.skip(f"rig gap (not run: it would hang): {HANGS[key]}")
+    if key in GAPS:
+        request.applymarker(pytest.mark.xfail(reason=f"rig gap: {GAPS[key]}", strict=True))
     if request.param == "local":
         return Rig(provider="local", options={"root": str(tmp_path / "local")})
     return request.getfixturevalue(f"{request.param}_conformance_rig")
@@ -64,7 +87,7 @@ def report(text: str, tag: str) -> dict[str, Any]:
     return json.loads(line.split(f"{tag} report ", 1)[1])
 
 
-def test_sagemaker_fixed_opt_ml_paths(rig: Rig, data: Path, tmp_path: Path, capsys: Any) -> None:
+def test_fixed_opt_ml_paths(rig: Rig, data: Path, tmp_path: Path, capsys: Any) -> None:
     host_opt_ml = sorted(p.name for p in Path("/opt/ml").iterdir()) if Path("/opt/ml").is_dir() else None
     est = rig.estimator("sm_fixed_paths", hyperparameters={"epochs": 3})
     est.fit({"training": rig.stage(data, "training")})
@@ -77,7 +100,7 @@ def test_sagemaker_fixed_opt_ml_paths(rig: Rig, data: Path, tmp_path: Path, caps
         assert after == host_opt_ml
 
 
-def test_sagemaker_self_built_process_group_over_sm_hosts(rig: Rig, tmp_path: Path, capsys: Any) -> None:
+def test_process_group_built_over_sm_hosts(rig: Rig, tmp_path: Path, capsys: Any) -> None:
     if not rig.multi_node:
         pytest.skip("this rig cannot run more than one node")
     est = rig.estimator("sm_hosts_pg", instance_count=2)
@@ -89,7 +112,7 @@ def test_sagemaker_self_built_process_group_over_sm_hosts(rig: Rig, tmp_path: Pa
     assert json.loads(model_files(rig, est, tmp_path)["allreduce.json"])["sum"] == 3.0
 
 
-def test_sagemaker_handlers_in_the_training_script_serve_without_inference_py(
+def test_handlers_in_the_training_script_serve_without_inference_py(
         rig: Rig, data: Path, tmp_path: Path) -> None:
     est = rig.estimator("sm_train_handlers")
     est.fit({"training": rig.stage(data, "training")})
@@ -99,7 +122,7 @@ def test_sagemaker_handlers_in_the_training_script_serve_without_inference_py(
     assert [p[0] for p in preds] == pytest.approx([2.0, 5.0], abs=0.05)
 
 
-def test_vertex_data_uri_wildcards(rig: Rig, data: Path, tmp_path: Path, capsys: Any) -> None:
+def test_aip_data_uri_wildcards(rig: Rig, data: Path, tmp_path: Path, capsys: Any) -> None:
     validation = write_regression_data(tmp_path / "validation", rows=50)
     est = rig.estimator("vertex_data_uris")
     est.fit({"training": rig.stage(data, "training"), "validation": rig.stage(validation, "validation")})
@@ -109,7 +132,7 @@ def test_vertex_data_uri_wildcards(rig: Rig, data: Path, tmp_path: Path, capsys:
     assert "model.json" in model_files(rig, est, tmp_path)
 
 
-def test_azure_outputs_folder_and_inputs_reference(rig: Rig, data: Path, tmp_path: Path, capsys: Any) -> None:
+def test_outputs_folder_and_inputs_reference(rig: Rig, data: Path, tmp_path: Path, capsys: Any) -> None:
     est = rig.estimator("azure_outputs", hyperparameters={"data": "${{inputs.training}}", "epochs": 150})
     job = est.fit({"training": rig.stage(data, "training")})
     out = capsys.readouterr().out
@@ -122,7 +145,7 @@ def test_azure_outputs_folder_and_inputs_reference(rig: Rig, data: Path, tmp_pat
         assert "epoch 0" in (dest / "logs" / "train.log").read_text()
 
 
-def test_azure_score_py_serves(rig: Rig, data: Path, tmp_path: Path) -> None:
+def test_score_py_serves(rig: Rig, data: Path, tmp_path: Path) -> None:
     est = rig.estimator("azure_score", hyperparameters={"data": "${{inputs.training}}"})
     est.fit({"training": rig.stage(data, "training")})
     assert "model.json" in model_files(rig, est, tmp_path)
@@ -132,7 +155,7 @@ def test_azure_score_py_serves(rig: Rig, data: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_vertex_tensorflow_saves_to_aip_model_dir(rig: Rig, tmp_path: Path, capsys: Any) -> None:
+def test_tensorflow_saves_to_aip_model_dir(rig: Rig, tmp_path: Path, capsys: Any) -> None:
     est = rig.estimator("vertex_tf_gcs", framework="tensorflow", framework_version=None,
                         environment={"TF_CPP_MIN_LOG_LEVEL": "2"})
     est.fit()
