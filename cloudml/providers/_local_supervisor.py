@@ -102,10 +102,10 @@ def _node_command(job_dir: Path, job: dict, host: str, hosts: list[str], ns: str
            "--cloudml-checkpoint-dir", checkpoints]
     if not ns:
         return cmd
+    (job_dir / "ns").mkdir(exist_ok=True)
     spec = {"root": str(node_root), "scratch": str(job_dir / "ns" / host), "user_ns": ns == "userns",
-            "hosts_file": str(_local_namespace.hosts_file(node_root / "hosts", hosts))}
+            "hosts_file": str(_local_namespace.hosts_file(job_dir / "ns" / f"{host}.hosts", hosts))}
     spec_file = job_dir / "ns" / f"{host}.json"
-    spec_file.parent.mkdir(parents=True, exist_ok=True)
     spec_file.write_text(json.dumps(spec))
     return [sys.executable, "-m", "cloudml.providers._local_namespace", str(spec_file), "--", *cmd]
 

@@ -194,7 +194,7 @@ class Model:
     ``entry`` (in ``code_dir``, default ``model_dir/code``) is an ``inference.py`` with SageMaker's handler names
     (each optional), a training script that defines them (SageMaker's ``deploy()`` without an inference.py), or an
     Azure ML ``score.py`` (``init()`` then ``run(raw_data)`` per request, reading ``AZUREML_MODEL_DIR``, which is set
-    to ``model_dir`` unless the platform set it; the answer is ``run``'s value as JSON, bytes as they are)."""
+    to ``model_dir``; the answer is ``run``'s value as JSON, bytes as they are)."""
 
     def __init__(self, model_dir: str, code_dir: str | None = None, entry: str = "inference.py"):
         code_dir = code_dir or os.path.join(model_dir, "code")
@@ -203,7 +203,9 @@ class Model:
         self.scoring = is_scoring_script(module)
         if self.scoring:
             assert module is not None
-            os.environ.setdefault("AZUREML_MODEL_DIR", model_dir)
+            # the folder holding the model's files, on every provider (Azure itself points at the registered
+            # model's parent, one level up from cloudml's model folder)
+            os.environ["AZUREML_MODEL_DIR"] = model_dir
             self.run_fn = module.run
             module.init()
             self.model = None

@@ -135,3 +135,33 @@ def test_a_training_script_without_handlers_is_not_served(tmp_path: Path) -> Non
     est, _ = fit(tmp_path, src)
     with pytest.raises(Exception, match="no model_fn"):
         est.deploy()
+
+
+def test_a_missing_mountpoint_is_made_inside_the_namespace_only(tmp_path: Path) -> None:
+    """What happens to /opt on a host without /opt/ml, shown on a folder of our own: inside, ``ml`` exists and
+    every original entry is still there (file, folder, symlink, writable through); outside, nothing changed."""
+    from cloudml.providers import _local_namespace
+
+    if _local_namespace.mode()[0] is None:
+        pytest.skip(_local_namespace.mode()[1])
+    parent = tmp_path / "opt"
+    (parent / "tool").mkdir(parents=True)
+    (parent / "tool" / "bin").write_text("tool")
+    (parent / "notes.txt").write_text("notes")
+    (parent / "link").symlink_to("tool")
+    code = (
+        "import os, sys\n"
+        "from cloudml.providers import _local_namespace as ns\n"
+        f"parent = {str(parent)!r}\n"
+        f"ns.enter(os.geteuid() != 0)\n"
+        f"made = ns.make_mountpoint(ns._libc(), parent, 'ml', {str(tmp_path / 'scratch')!r})\n"
+        "open(os.path.join(made, 'inside'), 'w').write('x')\n"
+        "open(os.path.join(parent, 'tool', 'written'), 'w').write('through')\n"
+        "print(sorted(os.listdir(parent)), open(os.path.join(parent, 'link', 'bin')).read(),\n"
+        "      open(os.path.join(parent, 'notes.txt')).read())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['link', 'ml', 'notes.txt', 'tool'] tool notes"
+    assert sorted(p.name for p in parent.iterdir()) == ["link", "notes.txt", "tool"]   # no ml outside
+    assert (parent / "tool" / "written").read_text() == "through"   # the host's entries are the real ones
