@@ -172,6 +172,8 @@ class LocalProvider(Provider):
             "processes_per_node": spec.processes_per_node or "auto", "distribution": spec.effective_distribution,
             "checkpoint_dir": str(checkpoint.resolve()), "venv_cache": str(self.venv_cache.resolve()),
             "tags": dict(spec.tags), "max_run_seconds": spec.max_run_seconds,
+            # a private mount namespace per node where this machine allows it (the script's real /opt/ml)
+            "namespace": _local_namespace.mode()[0],
         }
 
     def submit(self, spec: TrainingSpec, bundle: Bundle) -> JobInfo:
@@ -179,9 +181,7 @@ class LocalProvider(Provider):
         job_dir = self._job_dir(spec.job_name)
         if (job_dir / "job.json").exists():  # idempotent: the job already exists
             return self.describe_job(spec.job_name)
-        # a private mount namespace per node where this machine allows it (the script's real /opt/ml)
-        record = {**self.training_request(spec, bundle), "namespace": _local_namespace.mode()[0],
-                  "created_at": time.time()}
+        record = {**self.training_request(spec, bundle), "created_at": time.time()}
         stored = self.root / "bundles" / bundle.name
         if not stored.exists():
             stored.parent.mkdir(parents=True, exist_ok=True)
