@@ -38,9 +38,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
-import signal
 import tempfile
 import threading
 import time
@@ -198,6 +198,7 @@ def resolve(options: dict[str, Any], hps: dict[str, Any]) -> dict[str, Any]:
         "distribution": _opt(options, "distribution", "none"),
         "processes_per_node": _opt(options, "processes-per-node", "auto"),
         "master_addr": _opt(options, "master-addr"), "master_port": _opt(options, "master-port", "29500"),
+        "master_port_given": _opt(options, "master-port") is not None,
         "worker_port": _opt(options, "worker-port", "2222"), "worker_addrs": _opt(options, "worker-addrs"),
     }
 
@@ -278,6 +279,11 @@ def command_for(job: dict[str, Any], python: str, script: str, env: dict[str, st
         env.setdefault("LOCAL_RANK", "0")
         env.setdefault("MASTER_ADDR", str(master) if nnodes > 1 else "127.0.0.1")
         env.setdefault("MASTER_PORT", port)
+        if nnodes > 1 and not platform_launched:  # an address/port given to the launcher wins, as under torchrun
+            if job["master_addr"]:
+                env["MASTER_ADDR"] = str(job["master_addr"])
+            if job.get("master_port_given"):
+                env["MASTER_PORT"] = port
         return [python, script, *args]
     env["MASTER_ADDR"], env["MASTER_PORT"] = str(master), port
     return [python, "-m", "torch.distributed.run", f"--nnodes={nnodes}", f"--node_rank={node_rank}",
