@@ -419,9 +419,26 @@ def _run_script(cmd: list[str], code_dir: str, env: dict[str, str], job: dict[st
     """Run the script to its end; then stop whatever it left running (a forked daemon must neither keep the
     job alive through the output pipe nor outlive it). SIGTERM to the launcher stops the script (and its
     children) with a grace period, as the platforms do on a stop."""
+    procs_started: list[subprocess.Popen[str]] = []
+
+    def on_term(signum: int, frame: object) -> None:
+        _STOP.set()
+        for started_proc in procs_started:
+            try:
+                started_proc.terminate()
+            except OSError:
+                pass
+        threading.Thread(target=procs.kill_tree, args=(os.getpid(), STOP_GRACE), daemon=True).start()
+
+    # the handler is in place before the script exists: a stop that comes at once still reaches all of it
+    previous = signal.signal(signal.SIGTERM, on_term) if threading.current_thread() is threading.main_thread() \
+        else None
     proc = subprocess.Popen(cmd, cwd=code_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, errors="replace", bufsize=1,
                             preexec_fn=procs.child_guard if procs.supported() else None)
+    procs_started.append(proc)
+    if _STOP.is_set():
+        proc.terminate()
 
     def pump() -> None:
         assert proc.stdout is not None
@@ -430,32 +447,21 @@ def _run_script(cmd: list[str], code_dir: str, env: dict[str, str], job: dict[st
             tail.append(line)
             print(line, flush=True)
 
-    def on_term(signum: int, frame: object) -> None:
-        _STOP.set()
-        try:
-            proc.terminate()
-        except OSError:
-            pass
-        threading.Thread(target=procs.kill_tree, args=(os.getpid(), STOP_GRACE), daemon=True).start()
-
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
-    previous = signal.signal(signal.SIGTERM, on_term) if threading.current_thread() is threading.main_thread() \
-        else None
     try:
         code = proc.wait()
     except KeyboardInterrupt:
         proc.terminate()
         code = proc.wait()
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
     reader.join(timeout=2)
     left = procs.descendants(os.getpid())
     if left:
         print(f"[cloudml] stopping {len(left)} process(es) the script left running after it exited", flush=True)
         procs.kill_tree(os.getpid(), grace=1.0)
     reader.join(timeout=5)
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
     return code
 
 
