@@ -9,6 +9,7 @@ the exit code and the last log lines.
 from __future__ import annotations
 
 import collections
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -89,6 +90,12 @@ class Job:
                 return
             time.sleep(poll)
 
+    def download_outputs(self, dest: str | os.PathLike[str]) -> str:
+        """Fetch the job's outputs into folder ``dest``: ``outputs/`` and ``logs/`` (the script's ./outputs and
+        ./logs, as Azure ML keeps them) and whatever it wrote to its output data dir (``SM_OUTPUT_DATA_DIR``).
+        Returns ``dest``. Blocks; changes nothing."""
+        return self.provider.download_outputs(self.name, os.fspath(dest))
+
     # -- acting -------------------------------------------------------------------------------------------
     def stop(self) -> None:
         """Ask the provider to stop the job; returns at once (``wait()`` to see it stopped)."""
@@ -134,6 +141,8 @@ class Job:
             if sink:
                 sink(line)
         if info.state == JobState.COMPLETED:
+            if info.extra.get("warning"):   # e.g. an empty model artifact: said loudly, not hidden in the logs
+                print(f"WARNING: job {self.name}: {info.extra['warning']}", file=sys.stderr, flush=True)
             return info
         if not self._tail:  # logs were not followed: fetch the end of them for the error
             self.new_log_lines()

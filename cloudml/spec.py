@@ -37,6 +37,9 @@ MAX_HP_VALUE_BYTES = 32 * 1024
 MAX_HPS_BYTES = 96 * 1024
 
 
+_INPUT_REF = re.compile(r"\$\{\{\s*inputs\.([A-Za-z0-9_.-]+)\s*\}\}")
+
+
 def _freeze(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping or {}))
 
@@ -203,7 +206,7 @@ class TrainingSpec:
     resources: Resources = field(default_factory=Resources)
     instance_count: int = 1
     processes_per_node: int | None = None     # None: one per GPU on GPU machines, else 1
-    distribution: str | None = None           # None: "ddp" / "multi_worker_mirrored" when more than one process
+    distribution: str | None = None           # None: "ddp" when more than one process per node, else none
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     environment: Mapping[str, str] = field(default_factory=dict)
     channels: Mapping[str, str] = field(default_factory=dict)
@@ -252,9 +255,13 @@ class TrainingSpec:
 
     @property
     def effective_distribution(self) -> str:
+        """The distribution asked for; unset, ``ddp`` only when more than one process per node was asked for.
+        Several nodes with no distribution run the script once per node, unwrapped (as SageMaker does): a
+        script that builds its own process group finds ``WORLD_SIZE``/``RANK``/``MASTER_ADDR``/``MASTER_PORT``
+        and ``SM_HOSTS``/``SM_CURRENT_HOST``; TensorFlow gets no ``TF_CONFIG`` unless a strategy is named."""
         if self.distribution:
             return self.distribution
-        if self.instance_count > 1 or (self.processes_per_node or 1) > 1:
+        if (self.processes_per_node or 1) > 1:
             return "ddp" if self.framework == "pytorch" else "multi_worker_mirrored"
         return "none"
 
@@ -271,6 +278,11 @@ class TrainingSpec:
                 accepted = ", ".join(f"{s}://" for s in storage_schemes) or "none"
                 raise ValidationError(f"channels[{cname!r}]", f"{scheme}:// URIs cannot be read by this provider",
                                       f"use a local path or one of: {accepted}")
+        for key, value in self.hyperparameters.items():   # Azure ML's ${{inputs.X}} resolves on every provider
+            for ref in _INPUT_REF.findall(value if isinstance(value, str) else ""):
+                if ref not in self.channels:
+                    raise ValidationError(f"hyperparameters[{key!r}]", f"refers to ${{{{inputs.{ref}}}}} but there "
+                                          f"is no channel {ref!r}", "channels: " + (", ".join(self.channels) or "none"))
         for name in ("checkpoint_uri", "output_uri"):
             uri = getattr(self, name)
             if uri is not None:

@@ -166,7 +166,7 @@ def summary(provider: Any, info: JobInfo) -> dict[str, Any]:
         "billable_s": info.billable_seconds, "instance_type": info.instance_type,
         "instance_count": info.instance_count, "price_usd_hour": hourly,
         "cost_usd": cost_so_far(info, hourly), "model_uri": info.model_uri,
-        "reason": info.reason, "exit_code": info.exit_code,
+        "reason": info.reason, "exit_code": info.exit_code, "warning": info.extra.get("warning"),
     }
 
 
@@ -200,3 +200,5 @@ def print_summary(s: dict[str, Any]) -> None:
                f"(billable {duration(s['billable_s'])}), cost {usd(s['cost_usd'])}{price}")
     if s["model_uri"]:
         echo(f"model: {s['model_uri']}")
+    if s.get("warning"):
+        echo(f"WARNING: {s['warning']}")

@@ -1,4 +1,4 @@
-"""``cloudml jobs list|describe|logs|wait|stop``: training jobs on any provider, through the neutral verbs.
+"""``cloudml jobs list|describe|logs|wait|stop|outputs``: training jobs on any provider, through the neutral verbs.
 
 Invariants: every subcommand takes ``--provider``/``-C`` like ``train``; reading commands never change a job;
 ``wait`` exits 0 only when the job completed (1 failed or stopped); ``stop`` returns at once unless ``--wait``.
@@ -107,7 +107,7 @@ def stop(ctx: click.Context, name: str, provider: str | None, options: tuple[str
     before = prov.describe_job(prov.check_name("job", name))
     if before.state.terminal:
         state = before.state
-        message = f"{name} already ended: {state.value}"
+        message = f"{name} already ended: {state.value}" + (f" ({before.reason})" if before.reason else "")
     else:
         prov.stop_job(name)
         state = prov.describe_job(name).state
@@ -123,3 +123,27 @@ def stop(ctx: click.Context, name: str, provider: str | None, options: tuple[str
         echo(state.value)
     else:
         echo(message)
+
+
+@jobs.command()
+@click.argument("name")
+@click.argument("dest", type=click.Path(file_okay=False))
+@provider_options
+@click.pass_context
+def outputs(ctx: click.Context, name: str, dest: str, provider: str | None, options: tuple[str, ...]) -> None:
+    """Download job NAME's outputs into folder DEST: outputs/ and logs/ (the script's ./outputs and ./logs) and
+    what it wrote to its output data dir."""
+    from pathlib import Path
+
+    out = output(ctx)
+    prov = resolve_provider(provider, options)
+    folder = prov.download_outputs(name, dest)
+    files = sorted(p.relative_to(folder).as_posix() for p in Path(folder).rglob("*") if p.is_file())
+    if out.json:
+        echo_json({"job": name, "dest": folder, "files": files})
+    elif out.quiet:
+        echo(folder)
+    else:
+        echo(f"{len(files)} file(s) of {name} in {folder}")
+        for f in files:
+            echo(f"  {f}")

@@ -308,8 +308,10 @@ class Estimator:
         auth_token: str | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> Endpoint:
-        """Serve the latest job's model behind the provider's endpoint, using ``inference.py`` from
-        ``source_dir`` when it exists. Blocks until the endpoint is in service."""
+        """Serve the latest job's model behind the provider's endpoint, using ``inference_entry_point`` from
+        ``source_dir`` (SageMaker handlers in ``inference.py``, or an Azure ML ``score.py`` with ``init()`` /
+        ``run()``) when it exists, else the training entry point when it defines the handlers (as SageMaker's
+        ``deploy()`` does), else the defaults. Blocks until the endpoint is in service."""
         if self.latest_job is None:
             raise ValidationError("deploy", "there is no trained model yet", "call fit() or Estimator.attach() first")
         info = self.latest_job.describe()
@@ -317,9 +319,15 @@ class Estimator:
             raise ValidationError("deploy", f"job {info.name} is {info.state.value}, not Completed",
                                   "wait for it to complete")
         source_dir = self.spec.source.source_dir
-        source = (SourceCode(inference_entry_point, source_dir, ignore=self.spec.source.ignore,
-                             allow_secrets=self.spec.source.allow_secrets)
-                  if (Path(source_dir) / inference_entry_point).is_file() else None)
+        serving_entry: str | None = inference_entry_point
+        if not (Path(source_dir) / inference_entry_point).is_file():
+            from cloudml.runtime.serving import HANDLERS, handler_names
+
+            training = self.spec.source.entry_point
+            defined = handler_names(str(Path(source_dir) / training)) & set(HANDLERS)
+            serving_entry = training if defined else None
+        source = (SourceCode(serving_entry, source_dir, ignore=self.spec.source.ignore,
+                             allow_secrets=self.spec.source.allow_secrets) if serving_entry else None)
         if endpoint_name is not None:
             self.provider.check_name("endpoint", endpoint_name)
         name = endpoint_name or f"{info.name[:54].rstrip('-')}-{secrets.token_hex(4)}"

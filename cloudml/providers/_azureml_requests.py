@@ -83,6 +83,10 @@ def command_line(spec: TrainingSpec) -> str:
 
 def distribution(spec: TrainingSpec, gpus: int) -> dict[str, Any] | None:
     dist = spec.effective_distribution
+    if dist == "none" and spec.instance_count > 1 and spec.framework == "pytorch":
+        # one process per node, unwrapped; Azure's PyTorch distribution sets WORLD_SIZE/RANK/MASTER_ADDR for a
+        # script that builds its own process group (as on SageMaker from SM_HOSTS)
+        return {"type": "pytorch", "process_count_per_instance": 1}
     if dist == "none":
         return None
     if dist == "ddp":

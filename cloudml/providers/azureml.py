@@ -491,6 +491,10 @@ class AzureMLProvider(Provider):
 
     # -- storage ----------------------------------------------------------------------------------------------
     @_credentials_guard
+    def outputs_uri(self, info: JobInfo) -> str | None:
+        """The job's ``output`` output (``${{outputs.output}}``, where the launcher copies ./outputs and ./logs)."""
+        return info.output_uri
+
     def download(self, uri: str, dest: str) -> str:
         """A datastore path or blob URL -> ``dest`` (a folder, such as a job's model, asked for as ``*.tar.gz`` is
         archived, paths relative to the folder); a job's ``code_uri`` (a code asset id) -> ``dest`` as a

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -289,6 +290,27 @@ class Provider(abc.ABC):
         """Copy the object at ``uri`` (in this provider's storage) to the local file ``dest``."""
         raise NotImplementedError(f"{self.name} cannot download {uri}")
 
+    def outputs_uri(self, info: JobInfo) -> str | None:
+        """Where job ``info`` keeps its outputs (the script's output data dir with its ./outputs and ./logs,
+        which the launcher copies there), as ``download`` takes it; None when the provider keeps none."""
+        return None
+
+    def download_outputs(self, name: str, dest: str) -> str:
+        """Fetch job ``name``'s outputs into the folder ``dest`` (``outputs/``, ``logs/`` and whatever else the
+        script wrote to its output data dir). Blocks; read-only. Raises ``NotFoundError`` when there are none."""
+        import tempfile
+
+        from cloudml.errors import NotFoundError
+        from cloudml.packaging import safe_extract
+
+        info = self.describe_job(name)
+        uri = self.outputs_uri(info)
+        if not uri:
+            raise NotFoundError(f"{self.name} job {name} records no outputs location")
+        with tempfile.TemporaryDirectory(prefix="cloudml-outputs-") as tmp:
+            archive = self.download(uri, os.path.join(tmp, "outputs.tar.gz"))
+            safe_extract(archive, dest)
+        return dest
 
 def _normal(value: Any) -> str:
     """One spelling for a hyperparameter value however a provider stored it (``5`` and ``"5"`` agree)."""

@@ -41,6 +41,7 @@ import cloudml
 from cloudml import progress
 from cloudml.errors import CloudMLError, EndpointError, NotFoundError, ValidationError
 from cloudml.packaging import Bundle, build, runtime_files, safe_extract
+from cloudml.providers import _local_namespace
 from cloudml.providers.base import EndpointInfo, EndpointState, Feature, JobInfo, JobState, Provider
 from cloudml.spec import DeploySpec, TrainingSpec, local_path, uri_scheme
 
@@ -141,6 +142,19 @@ def _kill_group(pid: int | None, grace: float = 5.0) -> None:
         pass
 
 
+def _hard_codes_opt_ml(source_dir: Path, limit: int = 2000) -> str | None:
+    """The first Python file under ``source_dir`` that names ``/opt/ml`` (relative path), or None."""
+    for count, path in enumerate(sorted(source_dir.rglob("*.py"))):
+        if count >= limit:
+            break
+        try:
+            if b"/opt/ml" in path.read_bytes()[:1 << 20]:
+                return path.relative_to(source_dir).as_posix()
+        except OSError:
+            continue
+    return None
+
+
 class LocalProvider(Provider):
     name = "local"
     storage_schemes: ClassVar[tuple[str, ...]] = ()
@@ -180,6 +194,16 @@ class LocalProvider(Provider):
         if itype not in (None, "local", "local_cpu"):
             raise ValidationError("resources.instance_type", f"{itype!r} is not a local instance type",
                                   "use 'local' (or leave it unset) with provider='local'")
+        hard_coded = _hard_codes_opt_ml(Path(spec.source.source_dir))
+        if hard_coded:
+            mode, why = _local_namespace.mode()
+            if mode is None:
+                raise ValidationError(
+                    "source_dir", f"{hard_coded} hard-codes /opt/ml, which this machine cannot give a local job "
+                    f"without writing to the host's own /opt/ml: {why}",
+                    "run as root or allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 "
+                    "/ user.max_user_namespaces > 0), or read SM_MODEL_DIR / SM_CHANNEL_<NAME> / SM_OUTPUT_DATA_DIR "
+                    "instead of the fixed paths")
 
     # -- training -----------------------------------------------------------------------------------------
     def training_request(self, spec: TrainingSpec, bundle: Bundle) -> dict[str, Any]:
@@ -200,7 +224,9 @@ class LocalProvider(Provider):
             "channels": channels, "instance_count": spec.instance_count,
             "processes_per_node": spec.processes_per_node or "auto", "distribution": spec.effective_distribution,
             "checkpoint_dir": str(checkpoint.resolve()), "venv_cache": str(self.venv_cache.resolve()),
-            "tags": dict(spec.tags),
+            "tags": dict(spec.tags), "max_run_seconds": spec.max_run_seconds,
+            # a private mount namespace per node where this machine allows it (the script's real /opt/ml)
+            "namespace": _local_namespace.mode()[0],
         }
 
     def _same_job(self, name: str, record: dict[str, Any]) -> JobInfo:
@@ -313,6 +339,8 @@ class LocalProvider(Provider):
             framework=record["framework"], framework_version=record["framework_version"],
             entry_point=record["entry_point"], hyperparameters=record["hyperparameters"],
             extra={"job_dir": str(job_dir), "source_dir": record["source_dir"], "pid": state.get("pid"),
+                   **({"warning": state["warning"]} if state.get("warning") else {}),
+                   "outputs_dir": str(job_dir / "code" / "outputs"), "namespace": record.get("namespace"),
                    "processes_per_node": record["processes_per_node"], "distribution": record["distribution"],
                    "environment": record.get("environment") or {}},   # so log lines can mask secret values
         )
@@ -332,8 +360,19 @@ class LocalProvider(Provider):
         return lines, offset + end
 
     def stop_job(self, name: str) -> None:
+        """Stop job ``name``; returns at once. A job whose supervisor died has its node process groups (if any
+        are left) killed here, so nothing of it keeps running; it stays Failed with the supervisor's death."""
         info = self.describe_job(name)
         if info.state.terminal:
+            path = self._job_dir(name) / "state.json"
+            state = json.loads(path.read_text())
+            if not JobState(state.get("state", "Pending")).terminal:   # its supervisor died mid-run
+                for pgid in state.get("pgids") or []:
+                    _kill_group(pgid, grace=1.0)
+                state.update(state=JobState.FAILED.value, reason=info.reason, ended_at=time.time())
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(state))
+                os.replace(tmp, path)
             return
         (self._job_dir(name) / "stop-requested").touch()
         pid = info.extra.get("pid")
@@ -342,6 +381,20 @@ class LocalProvider(Provider):
                 os.killpg(pid, signal.SIGTERM)
             except (ProcessLookupError, PermissionError):
                 pass
+
+    def download_outputs(self, name: str, dest: str) -> str:
+        """Copy job ``name``'s outputs into folder ``dest``: what the script wrote to its output data dir
+        (``SM_OUTPUT_DATA_DIR`` on algo-1) plus ``outputs/`` and ``logs/`` (its ./outputs and ./logs)."""
+        job_dir = self._job_dir(name)
+        if not (job_dir / "job.json").exists():
+            raise NotFoundError(f"no local job named {name!r} under {self.root}")
+        out = Path(dest)
+        out.mkdir(parents=True, exist_ok=True)
+        for src, target in ((job_dir / "nodes" / "algo-1" / "output" / "data", out),
+                            (job_dir / "code" / "outputs", out / "outputs"), (job_dir / "code" / "logs", out / "logs")):
+            if src.is_dir():
+                shutil.copytree(src, target, dirs_exist_ok=True, symlinks=True)
+        return str(out)
 
     def list_jobs(self, limit: int = 50) -> list[JobInfo]:
         jobs_dir = self.root / "jobs"

@@ -229,6 +229,10 @@ class SageMakerProvider(Provider):
                 self._upload_file(f, base + rel, skip_if_present=False)
         return base
 
+    def outputs_uri(self, info: JobInfo) -> str | None:
+        """SageMaker tars /opt/ml/output/data to ``{S3OutputPath}/{job}/output/output.tar.gz``."""
+        return f"{info.output_uri.rstrip('/')}/{info.name}/output/output.tar.gz" if info.output_uri else None
+
     def download(self, uri: str, dest: str) -> str:
         bucket, key = split_s3(uri)
         Path(dest).parent.mkdir(parents=True, exist_ok=True)

@@ -545,6 +545,10 @@ class VertexProvider(Provider):
         return out
 
     # -- storage ------------------------------------------------------------------------------------------------
+    def outputs_uri(self, info: JobInfo) -> str | None:
+        """The launcher's output dir: ``output/`` beside ``model/`` under the base output directory."""
+        return info.output_uri.rstrip("/") + "/output/" if info.output_uri else None
+
     def download(self, uri: str, dest: str) -> str:
         return self.clients.storage.download(uri, dest)
 

@@ -38,15 +38,18 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Any
 
-from . import secrets
+from . import contract, procs, secrets
 
 FAILURE_TAIL = 30
+STOP_GRACE = 5.0
 _OPTION = re.compile(r"^--cloudml-([a-z-]+)$")
 
 
@@ -193,6 +196,8 @@ def resolve(options: dict[str, Any], hps: dict[str, Any]) -> dict[str, Any]:
     current = current or hosts[0]
     if current not in hosts:
         raise LaunchError(f"current host {current!r} is not one of the hosts {hosts}")
+    merged_hps = contract.resolve_references(merged_hps, channels, {
+        "model": model_dir, "output": output_dir, "checkpoints": checkpoint_dir})
     return {
         "provider": provider, "model_dir": model_dir, "output_dir": output_dir, "checkpoint_dir": checkpoint_dir,
         "failure_file": failure_file or os.path.join(output_dir, "failure"), "channels": channels,
@@ -201,6 +206,7 @@ def resolve(options: dict[str, Any], hps: dict[str, Any]) -> dict[str, Any]:
         "distribution": _opt(options, "distribution", "none"),
         "processes_per_node": _opt(options, "processes-per-node", "auto"),
         "master_addr": _opt(options, "master-addr"), "master_port": _opt(options, "master-port", "29500"),
+        "master_port_given": _opt(options, "master-port") is not None,
         "worker_port": _opt(options, "worker-port", "2222"), "worker_addrs": _opt(options, "worker-addrs"),
     }
 
@@ -238,6 +244,12 @@ def build_env(job: dict[str, Any], base: dict[str, str]) -> dict[str, str]:
         env["SM_CHANNEL_" + name.upper()] = path
     for key, value in hps.items():
         env["SM_HP_" + re.sub(r"[^A-Za-z0-9_]", "_", key).upper()] = hp_arg(value)
+    if job["provider"] in ("sagemaker", "local"):
+        root = os.path.dirname(str(job["model_dir"]).rstrip("/"))
+        env.update({"SM_INPUT_DIR": os.path.join(root, "input"), "SM_INPUT_CONFIG_DIR": os.path.join(root, "input", "config"),
+                    "SM_OUTPUT_DIR": os.path.join(root, "output"), "SM_INPUT_DATA_CONFIG": json.dumps(
+                        {name: {"TrainingInputMode": "File"} for name in sorted(job["channels"])})})
+    contract.extend_env(job, env)
     return env
 
 
@@ -268,11 +280,18 @@ def command_for(job: dict[str, Any], python: str, script: str, env: dict[str, st
             env["TF_CONFIG"] = json.dumps({"cluster": {"worker": addrs}, "task": {"type": "worker", "index": node_rank}})
         return [python, script, *args]
     if platform_launched or (nnodes == 1 and nproc == 1) or job["distribution"] == "none":
-        env.setdefault("WORLD_SIZE", "1")
-        env.setdefault("RANK", "0")
+        # one process per node, run as it is: a script that builds its own process group (env:// or from
+        # SM_HOSTS / SM_CURRENT_HOST) finds one rank per node here
+        env.setdefault("WORLD_SIZE", str(nnodes))
+        env.setdefault("RANK", str(node_rank))
         env.setdefault("LOCAL_RANK", "0")
         env.setdefault("MASTER_ADDR", str(master) if nnodes > 1 else "127.0.0.1")
         env.setdefault("MASTER_PORT", port)
+        if nnodes > 1 and not platform_launched:  # an address/port given to the launcher wins, as under torchrun
+            if job["master_addr"]:
+                env["MASTER_ADDR"] = str(job["master_addr"])
+            if job.get("master_port_given"):
+                env["MASTER_PORT"] = port
         return [python, script, *args]
     env["MASTER_ADDR"], env["MASTER_PORT"] = str(master), port
     return [python, "-m", "torch.distributed.run", f"--nnodes={nnodes}", f"--node_rank={node_rank}",
@@ -353,6 +372,10 @@ def write_failure(path: str, reason: str, tail: list[str]) -> None:
 
 def run(argv: list[str]) -> int:
     code_dir = os.getcwd()
+    started = time.time()
+    if os.environ.get("CLOUDML_GUARD_PARENT"):   # local: the supervisor gone -> stop (SIGTERM handler below)
+        procs.guard_parent(signal.SIGTERM, expected_parent=os.getppid())
+    procs.become_subreaper()  # daemons the script forks stay below us, so they are stopped with it
     tail: collections.deque[str] = collections.deque(maxlen=FAILURE_TAIL)
 
     masks = [secrets.Masker(inherit=True)]  # replaced by one that also knows the hyperparameters once parsed
@@ -376,6 +399,7 @@ def run(argv: list[str]) -> int:
             raise LaunchError(f"entry point {entry!r} is not in the code directory {code_dir}")
         for key in ("model_dir", "output_dir", "checkpoint_dir"):
             os.makedirs(str(job[key]), exist_ok=True)
+        contract.prepare_workdir(code_dir)
         env = build_env(job, dict(os.environ))
         python = prepare_python(code_dir, log)
         cmd = command_for(job, python, script, env)
@@ -387,25 +411,70 @@ def run(argv: list[str]) -> int:
         log(f"[cloudml] TF_CONFIG {env['TF_CONFIG']}")
     mask = masks[0]  # built once: linear in each line, whatever the number of hyperparameters
     log(f"[cloudml] host {job['current_host']} of {len(job['hosts'])}: {mask(' '.join(cmd))}")
-    started = time.time()
+    code = _run_script(cmd, code_dir, env, mask, tail)
+    if code != 0:
+        reason = f"AlgorithmError: {entry} exited with code {code} after {time.time() - started:.1f}s"
+        if code < 0 and -code in (signal.SIGTERM, signal.SIGKILL) and _STOP.is_set():
+            reason = f"{entry} was stopped (signal {-code})"
+        print(f"[cloudml] {reason}", flush=True)
+        write_failure(failure_file, reason, list(tail))
+        return code if 0 < code < 256 else 1
+    contract.after_run(job, code_dir, started, log)
+    return 0
+
+
+_STOP = threading.Event()
+
+
+def _run_script(cmd: list[str], code_dir: str, env: dict[str, str], mask: secrets.Masker,
+                tail: collections.deque[str]) -> int:
+    """Run the script to its end; then stop whatever it left running (a forked daemon must neither keep the
+    job alive through the output pipe nor outlive it). SIGTERM to the launcher stops the script (and its
+    children) with a grace period, as the platforms do on a stop."""
+    procs_started: list[subprocess.Popen[str]] = []
+
+    def on_term(signum: int, frame: object) -> None:
+        _STOP.set()
+        for started_proc in procs_started:
+            try:
+                started_proc.terminate()
+            except OSError:
+                pass
+        threading.Thread(target=procs.kill_tree, args=(os.getpid(), STOP_GRACE), daemon=True).start()
+
+    # the handler is in place before the script exists: a stop that comes at once still reaches all of it
+    previous = signal.signal(signal.SIGTERM, on_term) if threading.current_thread() is threading.main_thread() \
+        else None
     proc = subprocess.Popen(cmd, cwd=code_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, errors="replace", bufsize=1)
-    try:
+                            text=True, errors="replace", bufsize=1,
+                            preexec_fn=procs.child_guard if procs.supported() else None)
+    procs_started.append(proc)
+    if _STOP.is_set():
+        proc.terminate()
+
+    def pump() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             line = mask(line.rstrip("\n"))
             tail.append(line)
             print(line, flush=True)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
         code = proc.wait()
     except KeyboardInterrupt:
         proc.terminate()
         code = proc.wait()
-    if code != 0:
-        reason = f"AlgorithmError: {entry} exited with code {code} after {time.time() - started:.1f}s"
-        print(f"[cloudml] {reason}", flush=True)
-        write_failure(failure_file, reason, list(tail))
-        return code if 0 < code < 256 else 1
-    return 0
+    reader.join(timeout=2)
+    left = procs.descendants(os.getpid())
+    if left:
+        print(f"[cloudml] stopping {len(left)} process(es) the script left running after it exited", flush=True)
+        procs.kill_tree(os.getpid(), grace=1.0)
+    reader.join(timeout=5)
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+    return code
 
 
 def main() -> None:

@@ -3,7 +3,8 @@ Standard library only; numpy / torch / tensorflow are imported only when a defau
 
 Handlers, as in SageMaker's framework containers, each optional:
 ``model_fn(model_dir)``, ``input_fn(body, content_type)``, ``predict_fn(data, model)``,
-``output_fn(prediction, accept)``. Defaults: JSON and ``.npy`` input (a JSON ``{"instances": X}`` yields X),
+``output_fn(prediction, accept)`` (or ``transform_fn(model, body, content_type, accept)``), in an ``inference.py``
+or in the training script itself; an Azure ML ``score.py`` (``init()`` / ``run(raw_data)``) serves too. Defaults: JSON and ``.npy`` input (a JSON ``{"instances": X}`` yields X),
 TensorFlow SavedModels and TorchScript ``model.pt`` load without a ``model_fn``, torch modules get a float32
 tensor under ``no_grad``, and the output is JSON ``{"predictions": [...]}``.
 
@@ -173,24 +174,72 @@ def _load_module(path: str) -> ModuleType:
     return module
 
 
+HANDLERS = ("model_fn", "input_fn", "predict_fn", "output_fn", "transform_fn")
+
+
+def handler_names(path: str) -> set[str]:
+    """The serving functions ``path`` defines at top level (SageMaker handler names, or Azure's ``init`` /
+    ``run``), read without importing it (a training script must not start training to be asked)."""
+    import ast
+
+    try:
+        with open(path, "rb") as f:
+            tree = ast.parse(f.read(), filename=path)
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    names |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    return names & {*HANDLERS, "init", "run"}
+
+
+def is_scoring_script(module: ModuleType | None) -> bool:
+    """An Azure ML ``score.py``: ``init()`` and ``run(raw_data)``, no SageMaker ``model_fn``."""
+    return (module is not None and callable(getattr(module, "init", None)) and callable(getattr(module, "run", None))
+            and not hasattr(module, "model_fn"))
+
+
 class Model:
-    """The user's handlers bound to a loaded model; ``__call__`` answers one request."""
+    """The user's handlers bound to a loaded model; ``__call__`` answers one request.
+
+    ``entry`` (in ``code_dir``, default ``model_dir/code``) is an ``inference.py`` with SageMaker's handler names
+    (each optional), a training script that defines them (SageMaker's ``deploy()`` without an inference.py), or an
+    Azure ML ``score.py`` (``init()`` then ``run(raw_data)`` per request, reading ``AZUREML_MODEL_DIR``, which is set
+    to ``model_dir``; the answer is ``run``'s value as JSON, bytes as they are)."""
 
     def __init__(self, model_dir: str, code_dir: str | None = None, entry: str = "inference.py"):
         code_dir = code_dir or os.path.join(model_dir, "code")
         path = os.path.join(code_dir, entry)
         module = _load_module(path) if os.path.isfile(path) else None
+        self.scoring = is_scoring_script(module)
+        if self.scoring:
+            assert module is not None
+            # the folder holding the model's files, on every provider (Azure itself points at the registered
+            # model's parent, one level up from cloudml's model folder)
+            os.environ["AZUREML_MODEL_DIR"] = model_dir
+            self.run_fn = module.run
+            module.init()
+            self.model = None
+            return
         pick: Callable[[str, Any], Any] = lambda name, default: getattr(module, name, None) or default  # noqa: E731
         self.model_fn = pick("model_fn", default_model_fn)
         self.input_fn = pick("input_fn", default_input_fn)
         self.predict_fn = pick("predict_fn", default_predict_fn)
         self.output_fn = pick("output_fn", default_output_fn)
+        self.transform_fn = getattr(module, "transform_fn", None)
         self.model = self.model_fn(model_dir)
 
     def __call__(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
-        data = self.input_fn(body, content_type)
-        prediction = self.predict_fn(data, self.model)
-        out = self.output_fn(prediction, accept)
+        if self.scoring:
+            result = self.run_fn(body.decode("utf-8", errors="replace"))
+            if isinstance(result, (bytes, bytearray)):
+                return bytes(result), accept if accept not in ("*/*", "") else "application/json"
+            return json.dumps(to_jsonable(result)).encode(), "application/json"
+        if self.transform_fn is not None:  # SageMaker: one function doing input, predict and output
+            out = self.transform_fn(self.model, body, content_type, accept)
+        else:
+            data = self.input_fn(body, content_type)
+            prediction = self.predict_fn(data, self.model)
+            out = self.output_fn(prediction, accept)
         if isinstance(out, tuple):
             payload, ctype = out
         else:

@@ -50,7 +50,7 @@ def test_command_job_snapshot():
 
 def test_four_nodes_of_eight_gpus_pytorch():
     s = spec(resources=Resources(instance_type="Standard_ND96asr_v4", accelerator="A100:8"), instance_count=4,
-             channels={}, hyperparameters={"epochs": 1}, framework_version="2.8")
+             distribution="ddp", channels={}, hyperparameters={"epochs": 1}, framework_version="2.8")
     req = build(s, compute="gpu-cluster", itype="Standard_ND96asr_v4")
     assert_snapshot("job_request_4x8_pytorch", req)
     assert req["distribution"] == {"type": "pytorch", "process_count_per_instance": 8}
@@ -68,7 +68,7 @@ def test_a_pytorch_version_without_a_published_curated_environment_builds_one_on
 
 def test_four_nodes_tensorflow_multi_worker_serverless_spot():
     s = spec(framework="tensorflow", framework_version="2.16", instance_count=4, channels={}, hyperparameters={},
-             resources=Resources(instance_type="Standard_ND96asr_v4", spot=True))
+             distribution="multi_worker_mirrored", resources=Resources(instance_type="Standard_ND96asr_v4", spot=True))
     req = build(s, compute=None, itype="Standard_ND96asr_v4", spot_tier=True)
     assert_snapshot("job_request_4x8_tensorflow_serverless", req)
     assert req["distribution"] == {"type": "tensorflow", "worker_count": 4}
@@ -79,7 +79,7 @@ def test_four_nodes_tensorflow_multi_worker_serverless_spot():
 def test_job_entity_passes_azure_ai_ml_validation_and_rest_body():
     from cloudml.providers._azureml_sdk import to_command
 
-    s = spec(resources=Resources(instance_type="Standard_ND96asr_v4"), instance_count=4, channels={
+    s = spec(resources=Resources(instance_type="Standard_ND96asr_v4"), instance_count=4, distribution="ddp", channels={
         "train": "azureml://datastores/workspaceblobstore/paths/data/train/"}, checkpoint_uri=
         "azureml://datastores/workspaceblobstore/paths/ckpt/run1/", framework_version="2.8")
     req = build(s, compute="gpu-cluster", itype="Standard_ND96asr_v4")

@@ -191,6 +191,8 @@ def test_dry_run_request_equals_what_submit_sends(provider, cli, tmp_path, reque
 
 
 def test_local_dry_run_shows_offer_estimate_and_request(cli, tmp_path):
+    from cloudml.providers import _local_namespace
+
     root = tmp_path / "local"
     job_yaml = regression_job(tmp_path, max_run_seconds="7200")
     venvs = tmp_path / "venvs"
@@ -211,6 +213,7 @@ def test_local_dry_run_shows_offer_estimate_and_request(cli, tmp_path):
         "hyperparameters": {"epochs": 5, "lr": 0.5}, "environment": {}, "channels": {"training": "<tmp>/data"},
         "instance_count": 1, "processes_per_node": "auto", "distribution": "none",
         "checkpoint_dir": "<tmp>/local/jobs/snap-1/checkpoints", "venv_cache": "<tmp>/venvs", "tags": {},
+        "max_run_seconds": 7200, "namespace": _local_namespace.mode()[0],   # "root" | "userns" | None (this host)
     }
     assert not root.exists(), "a dry run writes nothing to the provider"
     r = cli("--json", "train", str(job_yaml), "-C", f"root={root}", "--dry-run", "--hours", "0.5")

@@ -55,7 +55,8 @@ def test_sagemaker_layout_gives_the_full_contract(tmp_path: Path) -> None:
     assert env["SM_OUTPUT_DATA_DIR"] == str(root / "output" / "data")
     assert env["CLOUDML_CHECKPOINT_DIR"] == str(root / "checkpoints")
     assert env["CLOUDML_PROVIDER"] == "sagemaker"
-    assert env["WORLD_SIZE"] == "1" and env["RANK"] == "0" and env["LOCAL_RANK"] == "0"
+    # no distribution: the script runs unwrapped, one rank per host (algo-2 of 2), for its own process group
+    assert env["WORLD_SIZE"] == "2" and env["RANK"] == "1" and env["LOCAL_RANK"] == "0"
     assert seen["argv"] == ["--epochs", "10", "--lr", "0.001", "--name", "run-a", "--layers", "[64, 32]"]
 
 
