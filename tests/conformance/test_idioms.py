@@ -37,16 +37,12 @@ PROVIDERS = ("local", "sagemaker", "vertex", "azureml")
 #: not in the script: strict xfail, so a rig that starts passing fails here until its entry is removed.
 #: ``hangs`` entries are not run at all (the job would wait for its peers until the test timeout).
 GAPS: dict[tuple[str, str], str] = {
-    ("test_fixed_opt_ml_paths", "sagemaker"): "the SageMaker rig's runner gives each host a folder, not a real "
-                                              "/opt/ml (private mount namespace per host needed)",
     ("test_fixed_opt_ml_paths", "vertex"): "Vertex has no /opt/ml; cloudml does not fake it there (docs/contract.md)",
     ("test_fixed_opt_ml_paths", "azureml"): "Azure ML has no /opt/ml; cloudml does not fake it there",
     ("test_score_py_serves", "vertex"): "Vertex's :predict takes only {\"instances\": [...]} and answers "
                                         "{\"predictions\": ...}: a score.py reading {\"data\": ...} is unreachable",
 }
 HANGS: dict[tuple[str, str], str] = {
-    ("test_process_group_built_over_sm_hosts", "sagemaker"): "the SageMaker rig's hosts algo-N do not resolve "
-                                                             "(no per-job /etc/hosts), so the rendezvous waits",
     ("test_process_group_built_over_sm_hosts", "vertex"): "the Vertex rig's CLUSTER_SPEC names (workerpool0-0) "
                                                           "do not resolve on this host",
     ("test_process_group_built_over_sm_hosts", "azureml"): "Azure gives no host list, so SM_HOSTS is [algo-1] on "
