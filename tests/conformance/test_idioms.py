@@ -43,8 +43,6 @@ GAPS: dict[tuple[str, str], str] = {
                                         "{\"predictions\": ...}: a score.py reading {\"data\": ...} is unreachable",
 }
 HANGS: dict[tuple[str, str], str] = {
-    ("test_process_group_built_over_sm_hosts", "vertex"): "the Vertex rig's CLUSTER_SPEC names (workerpool0-0) "
-                                                          "do not resolve on this host",
     ("test_process_group_built_over_sm_hosts", "azureml"): "Azure gives no host list, so SM_HOSTS is [algo-1] on "
                                                            "every node and algo-1 names no peer",
 }

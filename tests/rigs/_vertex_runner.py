@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tests.rigs import ledger
-from tests.rigs.containers import container_python, kill_tree
+from tests.rigs.containers import container_python, in_namespace, kill_tree
 from tests.rigs.contract import _DROP
 from tests.rigs.gcs import free_port, storage_client
 
@@ -251,8 +251,11 @@ class JobRun(threading.Thread):
             # the replica's own interpreter first on PATH: what its "python" pip-installs stays in it
             python = container_python(cwd / ".container")
             env["PATH"] = str(Path(python).parent) + os.pathsep + env.get("PATH", "")
-            if can_bind_gcs():   # the container sees the mount where Vertex puts it
-                cmd = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /gcs && exec "$@"', str(mount), *cmd]
+            if can_bind_gcs():   # the container sees the mount where Vertex puts it, and its peers by name
+                hosts = work / f"workerpool{p}-{i}.hosts"
+                hosts.write_text("127.0.0.1 localhost\n" + "".join(
+                    f"127.0.0.1 workerpool{q}-{j}\n" for q, j in replicas))
+                cmd = in_namespace({str(mount): "/gcs", str(hosts): "/etc/hosts"}, cmd, hostname=f"workerpool{p}-{i}")
             else:
                 env["CLOUDML_GCS_MOUNT"] = str(mount)
             proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
