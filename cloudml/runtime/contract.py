@@ -8,6 +8,10 @@
 * Vertex AI: ``AIP_TRAINING_DATA_URI`` / ``AIP_VALIDATION_DATA_URI`` / ``AIP_TEST_DATA_URI`` (a wildcard over the
   files of the channel named training / validation / test: ``gs://...`` on Vertex, a local path elsewhere),
   ``AIP_DATA_FORMAT`` (from the files' suffix), ``AIP_TENSORBOARD_LOG_DIR`` when the platform set none.
+* SageMaker's fixed paths on Vertex AI and Azure ML (which have none): when the container has no ``/opt/ml`` (or an
+  empty mount point of its own), the launcher makes one that links to the job's model, channel, output and checkpoint folders, with the
+  ``input/config`` files SageMaker writes, so a script that hard-codes ``/opt/ml`` runs there too
+  (``CLOUDML_OPT_ML=0`` turns it off; something already at ``/opt/ml`` is never touched).
 * The model: when the script left the model directory empty, an MLflow model it saved (a folder holding
   ``MLmodel`` under ``./outputs``, ``./mlruns`` or the working directory) becomes the model, else the files it wrote
   to ``./outputs`` (where Azure ML users put models); a still-empty model is reported loudly with the files the
@@ -17,6 +21,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import shutil
@@ -119,6 +124,56 @@ def find_mlflow_model(code_dir: str, since: float) -> str | None:
 
 def _copy_into(src: str, dest: str) -> None:
     shutil.copytree(src, dest, dirs_exist_ok=True, symlinks=False)
+
+
+OPT_ML = "/opt/ml"
+
+
+def _is_mount(path: str) -> bool:
+    """A mount point, bind mounts on the same file system included (``os.path.ismount`` misses those)."""
+    real = os.path.realpath(path)
+    try:
+        with open("/proc/self/mountinfo") as f:
+            return any(line.split()[4] == real for line in f if len(line.split()) > 4)
+    except OSError:
+        return os.path.ismount(real)
+
+
+def opt_ml_view(job: dict[str, Any], log: Callable[[str], None], root: str = OPT_ML) -> bool:
+    """Give a script on Vertex AI or Azure ML SageMaker's fixed ``/opt/ml`` paths (links to the job's folders and
+    the ``input/config`` files); True when made. Only in a container whose ``/opt/ml`` is absent or empty."""
+    if job["provider"] not in ("vertex", "azureml") or os.environ.get("CLOUDML_OPT_ML") == "0":
+        return False
+    try:
+        # absent (a container without it), or an empty mount point (a private one a rig gave the container);
+        # never a folder that is simply there, such as a host's own /opt/ml
+        if os.path.lexists(root) and not (os.path.isdir(root) and _is_mount(root) and not os.listdir(root)):
+            return False
+        config = os.path.join(root, "input", "config")
+        for sub in (config, os.path.join(root, "input", "data"), os.path.join(root, "output")):
+            os.makedirs(sub, exist_ok=True)
+        links = {"model": job["model_dir"], "checkpoints": job["checkpoint_dir"],
+                 os.path.join("output", "data"): job["output_dir"]}
+        links.update({os.path.join("input", "data", name): path for name, path in job["channels"].items()})
+        for rel, target in links.items():
+            os.symlink(str(target), os.path.join(root, rel))
+        files = {
+            # SageMaker writes every hyperparameter value as a JSON string
+            "hyperparameters.json": {k: json.dumps(v) for k, v in job["hps"].items()},
+            "resourceconfig.json": {"current_host": job["current_host"], "hosts": job["hosts"],
+                                    "network_interface_name": "eth0"},
+            "inputdataconfig.json": {name: {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated",
+                                            "RecordWrapperType": "None"} for name in sorted(job["channels"])},
+        }
+        for name, content in files.items():
+            fd = os.open(os.path.join(config, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:   # hyperparameters may hold secrets: owner-only
+                json.dump(content, f)
+    except OSError as exc:
+        log(f"[cloudml] no /opt/ml for this job ({exc}); SageMaker's fixed paths are not available here")
+        return False
+    log(f"[cloudml] {root} links to this job's model, data, output and checkpoint folders")
+    return True
 
 
 def after_run(job: dict[str, Any], code_dir: str, started: float, log: Callable[[str], None]) -> None:

@@ -400,6 +400,7 @@ def run(argv: list[str]) -> int:
         for key in ("model_dir", "output_dir", "checkpoint_dir"):
             os.makedirs(str(job[key]), exist_ok=True)
         contract.prepare_workdir(code_dir)
+        contract.opt_ml_view(job, log)
         env = build_env(job, dict(os.environ))
         python = prepare_python(code_dir, log)
         cmd = command_for(job, python, script, env)

@@ -37,8 +37,6 @@ PROVIDERS = ("local", "sagemaker", "vertex", "azureml")
 #: not in the script: strict xfail, so a rig that starts passing fails here until its entry is removed.
 #: ``hangs`` entries are not run at all (the job would wait for its peers until the test timeout).
 GAPS: dict[tuple[str, str], str] = {
-    ("test_fixed_opt_ml_paths", "vertex"): "Vertex has no /opt/ml; cloudml does not fake it there (docs/contract.md)",
-    ("test_fixed_opt_ml_paths", "azureml"): "Azure ML has no /opt/ml; cloudml does not fake it there",
     ("test_score_py_serves", "vertex"): "Vertex's :predict takes only {\"instances\": [...]} and answers "
                                         "{\"predictions\": ...}: a score.py reading {\"data\": ...} is unreachable",
 }

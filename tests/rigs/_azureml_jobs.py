@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlparse
 
 from cloudml.packaging import safe_extract
 from tests.rigs.azurite import ACCOUNT, ARTIFACT_CONTAINER, free_port
-from tests.rigs.containers import container_python, kill_tree
+from tests.rigs.containers import container_python, in_namespace, kill_tree, private_mounts
 from tests.rigs.contract import _DROP
 
 
@@ -201,7 +201,13 @@ class JobRunner:
         clean["TMPDIR"] = str(workdir / "tmp")  # each Azure ML container has its own /tmp
         python = container_python(workdir / "container")   # the job's own interpreter: installs stay in it
         clean["PATH"] = str(Path(python).parent) + os.pathsep + clean.get("PATH", "/usr/bin:/bin")
-        proc = subprocess.Popen([python, "cloudml_launcher.py", *args], cwd=code_dir, env=clean,
+        cmd = [python, "cloudml_launcher.py", *args]
+        if private_mounts("/opt/ml"):   # the container's own (empty) /opt/ml, never the host's
+            (workdir / "opt-ml").mkdir()
+            cmd = in_namespace({str(workdir / "opt-ml"): "/opt/ml"}, cmd)
+        else:
+            clean["CLOUDML_OPT_ML"] = "0"
+        proc = subprocess.Popen(cmd, cwd=code_dir, env=clean,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
                                 start_new_session=True)
         with self.lock:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tests.rigs import ledger
-from tests.rigs.containers import container_python, in_namespace, kill_tree
+from tests.rigs.containers import container_python, in_namespace, kill_tree, private_mounts
 from tests.rigs.contract import _DROP
 from tests.rigs.gcs import free_port, storage_client
 
@@ -255,9 +255,16 @@ class JobRun(threading.Thread):
                 hosts = work / f"workerpool{p}-{i}.hosts"
                 hosts.write_text("127.0.0.1 localhost\n" + "".join(
                     f"127.0.0.1 workerpool{q}-{j}\n" for q, j in replicas))
-                cmd = in_namespace({str(mount): "/gcs", str(hosts): "/etc/hosts"}, cmd, hostname=f"workerpool{p}-{i}")
+                binds = {str(mount): "/gcs", str(hosts): "/etc/hosts"}
+                if private_mounts("/opt/ml"):   # the container's own (empty) /opt/ml, never the host's
+                    (cwd / ".opt-ml").mkdir()
+                    binds[str(cwd / ".opt-ml")] = "/opt/ml"
+                else:
+                    env["CLOUDML_OPT_ML"] = "0"
+                cmd = in_namespace(binds, cmd, hostname=f"workerpool{p}-{i}")
             else:
                 env["CLOUDML_GCS_MOUNT"] = str(mount)
+                env["CLOUDML_OPT_ML"] = "0"
             proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     text=True, errors="replace", start_new_session=True)
             self.procs.append(proc)
