@@ -71,6 +71,30 @@ def estimator(rig: Rig, source_dir: Path, entry_point: str = "train.py", **kwarg
     return Estimator(entry_point, source_dir, provider=rig.provider, provider_options=rig.options, **kwargs)
 
 
+def race_submits(rig: Rig, source_dir: Path, job_name: str, specs: list[dict[str, Any]]) -> dict[int, object]:
+    """Submit ``fit(job_name=...)`` once per spec (Estimator keyword arguments) from as many threads, released
+    together; what each caller got: its Job or the exception it raised."""
+    import threading
+
+    results: dict[int, object] = {}
+    barrier = threading.Barrier(len(specs))
+
+    def submit(i: int) -> None:
+        est = estimator(rig, source_dir, **specs[i])
+        barrier.wait()
+        try:
+            results[i] = est.fit(job_name=job_name, wait=False)
+        except Exception as exc:  # noqa: BLE001 - the probe records what each caller got
+            results[i] = exc
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(len(specs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
 def project(folder: Path, files: dict[str, str | bytes]) -> Path:
     """A source tree: relative path -> text (dedented) or bytes."""
     for rel, content in files.items():

@@ -12,7 +12,7 @@ import pytest
 
 from cloudml.errors import ValidationError
 from tests.conformance.suite import Rig
-from tests.hostile.conftest import TELLTALE, estimator, project
+from tests.hostile.conftest import TELLTALE, estimator, project, race_submits
 
 DB_PASSWORD = "db-pw-Zq81XkLmT0"
 API_TOKEN = "hp-token-Rt55Vb9xQ2"
@@ -110,24 +110,7 @@ def test_two_concurrent_submits_of_one_name_make_one_job_and_one_clear_error(clo
     """SageMaker and Azure ML refuse a second job of one name themselves (ResourceInUse / a conflict), which the
     providers turn into this same error; their rigs (moto, the fake Azure ML) accept the second create, so there
     the providers can only narrow the race by reading the job back after creating it: not probed on them."""
-    import threading
-
-    results: dict[int, object] = {}
-    barrier = threading.Barrier(2)
-
-    def submit(i: int) -> None:
-        est = estimator(cloud, src, hyperparameters={"who": i})
-        barrier.wait()
-        try:
-            results[i] = est.fit(job_name="hostile-raced", wait=False)
-        except Exception as exc:  # noqa: BLE001 - the probe records what each caller got
-            results[i] = exc
-
-    threads = [threading.Thread(target=submit, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race_submits(cloud, src, "hostile-raced", [{"hyperparameters": {"who": i}} for i in range(2)])
     errors = [r for r in results.values() if isinstance(r, Exception)]
     assert len(errors) == 1, results
     assert isinstance(errors[0], ValidationError) and errors[0].field == "job_name", errors[0]

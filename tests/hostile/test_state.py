@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import stat
-import threading
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from cloudml.cli import main
 from cloudml.errors import ValidationError
 from cloudml.providers.base import EndpointState, JobState
 from tests.conformance.suite import Rig
-from tests.hostile.conftest import TELLTALE, estimator, project
+from tests.hostile.conftest import TELLTALE, estimator, project, race_submits
 
 
 @pytest.fixture
@@ -99,22 +98,7 @@ def test_records_are_owner_only_and_written_without_leftover_temporaries(local_r
 
 def test_concurrent_submits_of_one_name_with_different_specs_make_one_job_and_one_error(local_rig: Rig,
                                                                                         src: Path) -> None:
-    results: dict[int, object] = {}
-    barrier = threading.Barrier(2)
-
-    def submit(i: int) -> None:
-        est = estimator(local_rig, src, hyperparameters={"who": i})
-        barrier.wait()
-        try:
-            results[i] = est.fit(job_name="raced-job", wait=False)
-        except Exception as exc:  # noqa: BLE001 - the probe records what each caller got
-            results[i] = exc
-
-    threads = [threading.Thread(target=submit, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race_submits(local_rig, src, "raced-job", [{"hyperparameters": {"who": i}} for i in range(2)])
     errors = [r for r in results.values() if isinstance(r, Exception)]
     assert len(errors) == 1, results
     assert isinstance(errors[0], ValidationError) and errors[0].field == "job_name"
@@ -128,19 +112,7 @@ def test_concurrent_submits_of_one_name_with_different_specs_make_one_job_and_on
 
 
 def test_concurrent_identical_submits_are_one_job(local_rig: Rig, src: Path) -> None:
-    got: list[object] = []
-    barrier = threading.Barrier(3)
-
-    def submit() -> None:
-        est = estimator(local_rig, src, hyperparameters={"same": True})
-        barrier.wait()
-        got.append(est.fit(job_name="same-job", wait=False))
-
-    threads = [threading.Thread(target=submit) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    got = list(race_submits(local_rig, src, "same-job", [{"hyperparameters": {"same": True}}] * 3).values())
     assert len(got) == 3 and {j.name for j in got} == {"same-job"}  # type: ignore[attr-defined]
     local = providers.get("local", **local_rig.options)
     assert [i.name for i in local.list_jobs()] == ["same-job"]
