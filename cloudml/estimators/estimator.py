@@ -217,8 +217,11 @@ class Estimator:
         # the offer satisfies the request as given (the planner never widens it); an at-least request such as
         # "A100:1+" resolves to the offer's exact count so the provider request names the real machine
         accelerator = f"{offer.accelerator}:{offer.accelerator_count}" if offer.accelerator else res.accelerator
+        # a provider whose region must be configured (SageMaker) gets none from the offer: the job would be
+        # submitted to a region that `cloudml jobs list` cannot then find (issue 17)
+        region_from_offer = None if hasattr(self.provider, "region") and configured is None else offer.region
         return replace(spec, resources=replace(res, instance_type=offer.instance_type, accelerator=accelerator,
-                                               region=res.region or offer.region))
+                                               region=res.region or region_from_offer))
 
     def fit(self, inputs: Any = None, *, wait: bool = True, logs: bool = True, job_name: str | None = None) -> Job:
         """Run the training script. ``inputs``: a path/URI (channel ``training``) or ``{channel: path/URI}``;
