@@ -27,7 +27,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "deploy": ("cloudml.commands.endpoints:deploy", "Serve a trained job's model behind an endpoint."),
     "doctor": ("cloudml.commands.doctor:doctor", "Check extras, SDK versions, credentials and configuration."),
     "endpoints": ("cloudml.commands.endpoints:endpoints", "List, describe, call and delete endpoints."),
-    "init": ("cloudml.commands.init:init", "Scaffold a training project (train.py, inference.py, job.yaml)."),
+    "init": ("cloudml.commands.init:init", "Scaffold a training project (train.py, job.yaml, data/, inference.py)."),
     "instances": ("cloudml.cost.cli:instances", "List instance types from the catalog."),
     "jobs": ("cloudml.commands.jobs:jobs", "List, describe, follow, wait for and stop training jobs."),
     "train": ("cloudml.commands.train:train", "Train from a job YAML (--dry-run shows the request, sends nothing)."),
