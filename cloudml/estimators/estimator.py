@@ -205,6 +205,12 @@ class Estimator:
         try:
             plans = plan_for(res, [self.provider_name], instance_count=spec.instance_count, workload=workload)
         except NoFeasibleOfferError as exc:
+            if res.instance_type is not None:  # pinned, but without a catalog price the budget cannot be checked
+                where = f" in {res.region}" if res.region else ""
+                raise NoFeasibleOfferError(
+                    f"{exc}. resources.max_total_usd needs a price for {res.instance_type}{where} and the catalog "
+                    f"has none matching: drop max_total_usd, pick a priced type (`cloudml instances list -p "
+                    f"{self.provider_name}`), or add a catalog row (CLOUDML_CATALOG=file.csv)", closest=exc.closest) from None
             raise NoFeasibleOfferError(f"{exc}{_elsewhere(res, self.provider_name, spec.instance_count, workload)}",
                                        closest=exc.closest) from None
         if res.instance_type is not None:
