@@ -161,14 +161,13 @@ def emit_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, st
     if not rows:
         echo(empty)
         return
-    from rich.table import Table
+    # plain text like the cost commands (cloudml.cost.table): every cell whole, at any terminal width, so a
+    # job or endpoint name can be copied from it (issue 17)
+    from cloudml.cost.table import render
 
-    table = Table(title=title)
-    for _, heading in columns:
-        table.add_column(heading)
-    for row in rows:
-        table.add_row(*[display(row.get(k)) for k, _ in columns])
-    console().print(table)
+    cells = [[display(row.get(k)) for k, _ in columns] for row in rows]
+    right = {k for k, _ in columns if all(isinstance(row.get(k), (int, float)) for row in rows if row.get(k) is not None)}
+    echo(render(title, [(heading, "right" if k in right else "left") for k, heading in columns], cells))
 
 
 def emit_record(record: Mapping[str, Any], fmt: str) -> None:
