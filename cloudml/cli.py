@@ -3,7 +3,8 @@
 Invariants:
 - ``cloudml --help`` and ``cloudml cost ...`` import no cloud SDK, torch or TensorFlow; each subcommand lives in
   its own module, named in ``_COMMANDS`` as ``"module:attr"``;
-- exit codes: 0 ok, 1 operation failed, 2 bad input (message names the value), 3 nothing feasible, 130 Ctrl-C;
+- exit codes: 0 ok, 1 operation failed, 2 bad input (message names the value), 3 nothing feasible, 130 Ctrl-C,
+  141 the reader of stdout went away (``| head``);
   a ``CloudMLError`` escaping a command is printed as one ``Error: ...`` line (no traceback unless ``--debug``);
 - global options live in ``ctx.obj``: ``quiet`` (only results), ``json`` (one JSON document on stdout, no progress;
   also makes every ``--format`` option default to json), ``debug`` (tracebacks, debug logging); under ``--quiet``
@@ -72,6 +73,12 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
+        except BrokenPipeError:  # `cloudml jobs logs J | head`: the reader has gone; stop quietly like cat does
+            import os
+            import sys
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+            ctx.exit(141)
         except CloudMLError as exc:
             if (ctx.obj or {}).get("debug"):
                 raise

@@ -180,7 +180,7 @@ def test_deploy_options_and_predict_inputs(cli, trained, tmp_path, endpoints_to_
         r = cli("endpoints", "predict", *args)
         assert r.code == 2 and needle in r.stderr, args
 
-    assert cli("--json", "endpoints", "delete", name).json == {"deleted": [name]}
+    assert cli("--json", "endpoints", "delete", name).json == {"deleted": [name], "not_found": []}
     assert cli("endpoints", "delete", name).code == 0, "deleting twice is fine"
     r = cli(f"endpoints describe {name}")
     assert r.code == 1 and "no local endpoint" in r.stderr
