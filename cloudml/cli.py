@@ -42,14 +42,39 @@ def _json_defaults(ctx: click.Context, cmd: click.Command | None) -> dict[str, A
     return {"fmt": "json"} if cmd is not None and any(p.name == "fmt" for p in cmd.params) else {}
 
 
-def _exit_code(exc: Exception) -> int:
-    from cloudml.errors import ConfigurationError, NoFeasibleOfferError, ValidationError
+#: the exit codes of every command (README "Exit codes" shows the same table; a test compares them)
+EXIT_CODES: dict[int, str] = {
+    0: "ok",
+    1: "the operation failed: a job that failed or was stopped, a provider or credentials error",
+    2: "bad input: a YAML typo, a missing file or setting, an unknown provider, job or endpoint name, a refused "
+       "bundle (secrets); the message names the value and the fix",
+    3: "nothing feasible: no catalog offer meets the request (the closest offers are shown)",
+    130: "interrupted (Ctrl-C); a running job keeps running",
+    141: "the reader of the output went away (`| head`)",
+}
 
-    if isinstance(exc, (ValidationError, ConfigurationError)):
+
+def _exit_code(exc: Exception) -> int:
+    from cloudml.errors import BundleError, ConfigurationError, NoFeasibleOfferError, NotFoundError, ValidationError
+
+    if isinstance(exc, (ValidationError, ConfigurationError, NotFoundError, BundleError)):
         return 2
     if isinstance(exc, NoFeasibleOfferError):
         return 3
     return 1
+
+
+def _json_error(ctx: click.Context, exc: Exception) -> None:
+    """Under ``--json`` an error is a JSON document on stdout too: ``{"error": {"type", "message", "exit_code"}}``."""
+    import json
+    import sys
+
+    obj = ctx.obj or {}
+    doc = {"error": {"type": type(exc).__name__, "message": str(exc), "exit_code": _exit_code(exc)}}
+    field = getattr(exc, "field", None)
+    if field:
+        doc["error"]["field"] = field
+    click.echo(json.dumps(doc, indent=2), file=obj.get("stdout") or sys.stdout)
 
 
 class LazyGroup(click.Group):
@@ -64,7 +89,7 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; turn a ``CloudMLError`` into ``Error: ...`` and its exit code (traceback with --debug)."""
-        from cloudml.errors import CloudMLError, JobStoppedError, NoFeasibleOfferError
+        from cloudml.errors import CloudMLError, JobFailedError, JobStoppedError, NoFeasibleOfferError
 
         try:
             return super().invoke(ctx)
@@ -86,6 +111,8 @@ class LazyGroup(click.Group):
                 click.echo(f"Error: job {exc.job_name} was stopped ({exc.reason})", err=True)
             else:
                 click.echo(f"Error: {exc}", err=True)
+            if (ctx.obj or {}).get("json") and not isinstance(exc, JobFailedError):  # a failed job printed its own
+                _json_error(ctx, exc)
             if isinstance(exc, NoFeasibleOfferError) and exc.closest:
                 click.echo("Closest offers and what they break:", err=True)
                 for p in exc.closest:
@@ -95,6 +122,8 @@ class LazyGroup(click.Group):
             if (ctx.obj or {}).get("debug"):
                 raise
             click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+            if (ctx.obj or {}).get("json"):
+                _json_error(ctx, exc)
             ctx.exit(1)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
