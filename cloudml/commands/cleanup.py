@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from cloudml.commands._common import FORMAT, echo, emit_rows, output, parse_pairs, timestamp
+from cloudml.commands._common import FORMAT, canonical_provider, echo, emit_rows, output, parse_pairs, timestamp
 from cloudml.errors import CloudMLError, ValidationError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -83,8 +83,9 @@ def _providers(name: str | None, options: Sequence[str]) -> list[Any]:
 
 
 @click.command()
-@click.option("--provider", "-p", default=None,
-              help="local|sagemaker|vertex|azureml (default: local and every provider with a config section).")
+@click.option("--provider", "-p", default=None, callback=canonical_provider,
+              help="local|sagemaker|vertex|azureml or aws|gcp|azure (default: local and every provider with a "
+                   "config section).")
 @click.option("--option", "-C", "options", multiple=True, metavar="KEY=VALUE",
               help="Provider option over the config file (with --provider; repeatable).")
 @click.option("--older-than", "older_than", default=None, metavar="AGE",

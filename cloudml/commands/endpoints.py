@@ -40,7 +40,7 @@ from cloudml.errors import ValidationError
 @click.option("--file", "-f", "job_file", help="Job YAML whose deploy: section gives defaults (flags win).")
 @click.option("--instance-type", help="Serving instance type (default: the provider's).")
 @click.option("--accelerator", help="NAME[:COUNT] for the serving instance.")
-@click.option("--min-replicas", type=click.IntRange(min=1))
+@click.option("--min-replicas", type=click.IntRange(min=1), help="Instances always running (default 1).")
 @click.option("--max-replicas", type=click.IntRange(min=1), help="Autoscale up to this many (where supported).")
 @click.option("--endpoint-name", "--name", "endpoint_name", help="Name of the endpoint (default: from the job).")
 @click.option("--ttl", "ttl_seconds", type=click.IntRange(min=1), help="Delete the endpoint after this many seconds.")
