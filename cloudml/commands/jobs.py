@@ -118,7 +118,7 @@ def stop(ctx: click.Context, name: str, provider: str | None, options: tuple[str
                 state = prov.describe_job(name).state
         message = f"stop requested for {name}: {state.value}"
     if out.json:
-        echo_json({"job": name, "state": state})
+        echo_json({"name": name, "job": name, "state": state})
     elif out.quiet:
         echo(state.value)
     else:

@@ -59,3 +59,18 @@ def test_cost_plot_format_json_describes_the_file(cli, tmp_path: Path) -> None:
     run = cli(f"--json cost plot --workload-tflop 2e6 --out {tmp_path / 'p.png'}")
     assert run.code == 0, run.stderr
     assert run.json["out"].endswith("p.png") and run.json["offers"] > 0
+
+
+def test_job_documents_share_one_vocabulary(cli, tmp_path: Path) -> None:
+    """`train --json` (the summary) and `jobs describe --format json` name the same facts the same way."""
+    from tests.cli.helpers import regression_job
+
+    job_yaml = regression_job(tmp_path)
+    run = cli(f"--json train {job_yaml} -p local --set hyperparameters.epochs=1")
+    assert run.code == 0, run.stderr
+    summary = run.json
+    described = cli(f"jobs describe {summary['name']} --format json").json
+    for key in ("name", "state", "provider", "instance_type", "instance_count", "billable_seconds", "model_uri",
+                "cost_usd", "duration_s", "reason", "exit_code"):
+        assert key in summary and key in described, key
+    assert summary["name"] == described["name"] and summary["billable_seconds"] == described["billable_seconds"]
