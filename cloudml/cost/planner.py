@@ -94,6 +94,11 @@ class Plan:
     request: PlanRequest | None = field(default=None, compare=False, repr=False)
     _assumptions: tuple[str, ...] | None = field(default=None, init=False, compare=False, repr=False)
 
+    def _repr_html_(self) -> str:  # Jupyter (cloudml.display)
+        from cloudml.display import repr_html
+
+        return repr_html(self)
+
     @property
     def assumptions(self) -> tuple[str, ...]:
         cached = self._assumptions
