@@ -156,6 +156,12 @@ def main(ctx: click.Context, quiet: bool, json_output: bool, debug: bool) -> Non
 
         ctx.obj["stdout"] = sys.stdout
         ctx.with_resource(contextlib.redirect_stdout(sys.stderr))
+    if not debug:
+        import logging
+
+        # azure-identity logs every credential it tried at WARNING (~14 lines through logging's last-resort
+        # handler) before cloudml's one-line error says the same; --debug shows them (issue 17)
+        logging.getLogger("azure.identity").setLevel(logging.ERROR)
     if debug:
         import logging
 

@@ -42,3 +42,31 @@ def test_a_closed_pipe_ends_quietly() -> None:
     proc.wait(timeout=60)
     assert "BrokenPipeError" not in err and "Traceback" not in err and "Exception ignored" not in err, err
     assert proc.returncode == 141
+
+
+_CREDENTIAL_FAILURE = """
+import logging
+from cloudml.cli import main
+from cloudml.errors import CredentialsError
+
+@main.command("sign-in")
+def sign_in():
+    log = logging.getLogger("azure.identity._credentials.chained")
+    for name in ("EnvironmentCredential", "WorkloadIdentityCredential", "ManagedIdentityCredential",
+                 "AzureCliCredential"):
+        log.warning("%s: unavailable", name)    # what DefaultAzureCredential logs before it gives up
+    raise CredentialsError("no usable Azure credentials: run az login")
+
+main(prog_name="cloudml")
+"""
+
+
+def test_credential_failure_is_one_line_without_sdk_chatter() -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run([sys.executable, "-c", _CREDENTIAL_FAILURE, "sign-in"], capture_output=True, text=True,
+                         env=env, timeout=60)
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines() == ["Error: no usable Azure credentials: run az login"], run.stderr
+    debug = subprocess.run([sys.executable, "-c", _CREDENTIAL_FAILURE, "--debug", "sign-in"], capture_output=True,
+                           text=True, env=env, timeout=60)
+    assert "EnvironmentCredential: unavailable" in debug.stderr
