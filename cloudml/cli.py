@@ -55,7 +55,13 @@ EXIT_CODES: dict[int, str] = {
 
 
 def _exit_code(exc: Exception) -> int:
-    from cloudml.errors import BundleError, ConfigurationError, NoFeasibleOfferError, NotFoundError, ValidationError
+    from cloudml.errors import (
+        BundleError,
+        ConfigurationError,
+        NoFeasibleOfferError,
+        NotFoundError,
+        ValidationError,
+    )
 
     if isinstance(exc, (ValidationError, ConfigurationError, NotFoundError, BundleError)):
         return 2

@@ -22,7 +22,15 @@ from typing import Any
 
 import click
 
-from cloudml.commands._common import FORMAT, canonical_provider, echo, emit_rows, output, parse_pairs, timestamp
+from cloudml.commands._common import (
+    FORMAT,
+    canonical_provider,
+    echo,
+    emit_rows,
+    output,
+    parse_pairs,
+    timestamp,
+)
 from cloudml.errors import CloudMLError, ValidationError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

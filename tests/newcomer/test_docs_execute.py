@@ -138,7 +138,7 @@ def test_yaml_blocks_are_valid_job_files(scratch: Path) -> None:
     from cloudml import jobspec
 
     found = 0
-    for doc, kind, text in blocks():
+    for _doc, kind, text in blocks():
         if kind != "yaml":
             continue
         folder = scratch / f"yaml{found}"

@@ -22,7 +22,7 @@ def test_template_has_a_dataset_wired_into_job_yaml(cli, tmp_path: Path, framewo
     assert list((tmp_path / "p" / "data").glob("*.csv")), "no dataset written"
     assert job["inputs"] == {"training": "data/"}
     assert "instance_type" not in job and "instance_type" not in (job.get("resources") or {}), job
-    help_text = cli(f"init --help").stdout
+    help_text = cli("init --help").stdout
     assert "data/" in help_text and "inference.py where the model needs one" in help_text
     if framework == "pytorch":
         assert (tmp_path / "p" / "inference.py").is_file()
