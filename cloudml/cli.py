@@ -3,7 +3,8 @@
 Invariants:
 - ``cloudml --help`` and ``cloudml cost ...`` import no cloud SDK, torch or TensorFlow; each subcommand lives in
   its own module, named in ``_COMMANDS`` as ``"module:attr"``;
-- exit codes: 0 ok, 1 operation failed, 2 bad input (message names the value), 3 nothing feasible, 130 Ctrl-C;
+- exit codes: 0 ok, 1 operation failed, 2 bad input (message names the value), 3 nothing feasible, 130 Ctrl-C,
+  141 the reader of stdout went away (``| head``);
   a ``CloudMLError`` escaping a command is printed as one ``Error: ...`` line (no traceback unless ``--debug``);
 - global options live in ``ctx.obj``: ``quiet`` (only results), ``json`` (one JSON document on stdout, no progress;
   also makes every ``--format`` option default to json), ``debug`` (tracebacks, debug logging); under ``--quiet``
@@ -27,7 +28,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "deploy": ("cloudml.commands.endpoints:deploy", "Serve a trained job's model behind an endpoint."),
     "doctor": ("cloudml.commands.doctor:doctor", "Check extras, SDK versions, credentials and configuration."),
     "endpoints": ("cloudml.commands.endpoints:endpoints", "List, describe, call and delete endpoints."),
-    "init": ("cloudml.commands.init:init", "Scaffold a training project (train.py, inference.py, job.yaml)."),
+    "init": ("cloudml.commands.init:init", "Scaffold a training project (train.py, job.yaml, data/, inference.py)."),
     "instances": ("cloudml.cost.cli:instances", "List instance types from the catalog."),
     "jobs": ("cloudml.commands.jobs:jobs", "List, describe, follow, wait for and stop training jobs."),
     "train": ("cloudml.commands.train:train", "Train from a job YAML (--dry-run shows the request, sends nothing)."),
@@ -41,14 +42,45 @@ def _json_defaults(ctx: click.Context, cmd: click.Command | None) -> dict[str, A
     return {"fmt": "json"} if cmd is not None and any(p.name == "fmt" for p in cmd.params) else {}
 
 
-def _exit_code(exc: Exception) -> int:
-    from cloudml.errors import ConfigurationError, NoFeasibleOfferError, ValidationError
+#: the exit codes of every command (README "Exit codes" shows the same table; a test compares them)
+EXIT_CODES: dict[int, str] = {
+    0: "ok",
+    1: "the operation failed: a job that failed or was stopped, a provider or credentials error",
+    2: "bad input: a YAML typo, a missing file or setting, an unknown provider, job or endpoint name, a refused "
+       "bundle (secrets); the message names the value and the fix",
+    3: "nothing feasible: no catalog offer meets the request (the closest offers are shown)",
+    130: "interrupted (Ctrl-C); a running job keeps running",
+    141: "the reader of the output went away (`| head`)",
+}
 
-    if isinstance(exc, (ValidationError, ConfigurationError)):
+
+def _exit_code(exc: Exception) -> int:
+    from cloudml.errors import (
+        BundleError,
+        ConfigurationError,
+        NoFeasibleOfferError,
+        NotFoundError,
+        ValidationError,
+    )
+
+    if isinstance(exc, (ValidationError, ConfigurationError, NotFoundError, BundleError)):
         return 2
     if isinstance(exc, NoFeasibleOfferError):
         return 3
     return 1
+
+
+def _json_error(ctx: click.Context, exc: Exception) -> None:
+    """Under ``--json`` an error is a JSON document on stdout too: ``{"error": {"type", "message", "exit_code"}}``."""
+    import json
+    import sys
+
+    obj = ctx.obj or {}
+    doc = {"error": {"type": type(exc).__name__, "message": str(exc), "exit_code": _exit_code(exc)}}
+    field = getattr(exc, "field", None)
+    if field:
+        doc["error"]["field"] = field
+    click.echo(json.dumps(doc, indent=2), file=obj.get("stdout") or sys.stdout)
 
 
 class LazyGroup(click.Group):
@@ -63,7 +95,7 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; turn a ``CloudMLError`` into ``Error: ...`` and its exit code (traceback with --debug)."""
-        from cloudml.errors import CloudMLError, JobStoppedError, NoFeasibleOfferError
+        from cloudml.errors import CloudMLError, JobFailedError, JobStoppedError, NoFeasibleOfferError
 
         try:
             return super().invoke(ctx)
@@ -72,6 +104,12 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
+        except BrokenPipeError:  # `cloudml jobs logs J | head`: the reader has gone; stop quietly like cat does
+            import os
+            import sys
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+            ctx.exit(141)
         except CloudMLError as exc:
             if (ctx.obj or {}).get("debug"):
                 raise
@@ -79,6 +117,8 @@ class LazyGroup(click.Group):
                 click.echo(f"Error: job {exc.job_name} was stopped ({exc.reason})", err=True)
             else:
                 click.echo(f"Error: {exc}", err=True)
+            if (ctx.obj or {}).get("json") and not isinstance(exc, JobFailedError):  # a failed job printed its own
+                _json_error(ctx, exc)
             if isinstance(exc, NoFeasibleOfferError) and exc.closest:
                 click.echo("Closest offers and what they break:", err=True)
                 for p in exc.closest:
@@ -88,6 +128,8 @@ class LazyGroup(click.Group):
             if (ctx.obj or {}).get("debug"):
                 raise
             click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+            if (ctx.obj or {}).get("json"):
+                _json_error(ctx, exc)
             ctx.exit(1)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -120,6 +162,12 @@ def main(ctx: click.Context, quiet: bool, json_output: bool, debug: bool) -> Non
 
         ctx.obj["stdout"] = sys.stdout
         ctx.with_resource(contextlib.redirect_stdout(sys.stderr))
+    if not debug:
+        import logging
+
+        # azure-identity logs every credential it tried at WARNING (~14 lines through logging's last-resort
+        # handler) before cloudml's one-line error says the same; --debug shows them (issue 17)
+        logging.getLogger("azure.identity").setLevel(logging.ERROR)
     if debug:
         import logging
 

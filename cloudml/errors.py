@@ -56,6 +56,12 @@ class MissingDependencyError(CloudMLError, ImportError):
         )
 
 
+def how_to_set(provider: str, key: str, example: str) -> str:
+    """The three ways to give provider setting ``key``: Python, the settings file, the command line."""
+    return (f"provider_options={{'{key}': '{example}'}} in Python, `cloudml config set {provider}.{key} {example}`, "
+            f"or -C {key}={example} on the command line")
+
+
 class ConfigurationError(CloudMLError, ValueError):
     """A provider setting (bucket, role, project, workspace ...) is missing or wrong; says what to set."""
 

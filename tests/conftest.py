@@ -13,7 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from tests import _process_leaks
 from tests.rigs import ledger
+
+#: processes left running at the end of the session (tests/_process_leaks.py), filled by pytest_sessionfinish
+_LEFT_PROCESSES: list[str] = []
 
 
 def _local_leftovers(root: Path) -> dict[str, list[str]]:
@@ -39,6 +43,7 @@ def _isolated_cloudml_dirs(tmp_path_factory: pytest.TempPathFactory):
     os.environ["CLOUDML_VENV_CACHE"] = str(base / "venvs")
     yield base
     ledger.record("local", _local_leftovers(base / "local"))
+    os.environ["CLOUDML_TEST_SESSION_CACHE"] = str(base / "cache")   # read by pytest_sessionfinish
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
@@ -66,7 +71,10 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if ledger.leaks() and session.exitstatus == 0:
+    marker = os.environ.pop("CLOUDML_TEST_SESSION_CACHE", None)
+    if marker:
+        _LEFT_PROCESSES[:] = _process_leaks.settle(marker)
+    if (ledger.leaks() or _LEFT_PROCESSES) and session.exitstatus == 0:
         session.exitstatus = 1
 
 
@@ -87,6 +95,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
                                                                    else ""), red=bool(_probes["broke"]))
     terminalreporter.write_line(f"no-orphan checks ({checks}): {len(leaks)} resource(s) leaked"
                                 + ("".join(f"\n  LEAKED {x}" for x in leaks)), red=bool(leaks))
+    terminalreporter.write_line(f"processes left running: {len(_LEFT_PROCESSES)}"
+                                + "".join(f"\n  LEFT {x}" for x in _LEFT_PROCESSES), red=bool(_LEFT_PROCESSES))
 
 
 @pytest.fixture

@@ -69,12 +69,22 @@ def output(ctx: click.Context) -> Output:
     return Output(quiet=bool(obj.get("quiet")), json=bool(obj.get("json")), debug=bool(obj.get("debug")))
 
 
+#: the cloud names the cost commands take (``catalog refresh -p aws``), accepted by every ``--provider`` too
+PROVIDER_ALIASES = {"aws": "sagemaker", "gcp": "vertex", "google": "vertex", "azure": "azureml"}
+
+
+def canonical_provider(ctx: click.Context | None, param: Any, value: str | None) -> str | None:
+    """A click callback: ``aws`` -> ``sagemaker``, ``gcp``/``google`` -> ``vertex``, ``azure`` -> ``azureml``."""
+    return PROVIDER_ALIASES.get(value.lower(), value) if isinstance(value, str) else value
+
+
 def provider_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``--provider/-p NAME`` and ``-C/--option KEY=VALUE`` (repeatable)."""
     fn = click.option("--option", "-C", "options", multiple=True, metavar="KEY=VALUE",
                       help="Provider option over the config file, e.g. -C bucket=my-bucket (repeatable).")(fn)
-    return click.option("--provider", "-p", default=None,
-                        help="local|sagemaker|vertex|azureml (default: config [defaults] provider, else local).")(fn)
+    return click.option("--provider", "-p", default=None, callback=canonical_provider,
+                        help="local|sagemaker|vertex|azureml, or aws|gcp|azure (default: config [defaults] "
+                             "provider, else local).")(fn)
 
 
 def parse_pairs(items: Sequence[str], what: str) -> dict[str, str]:
@@ -161,14 +171,13 @@ def emit_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, st
     if not rows:
         echo(empty)
         return
-    from rich.table import Table
+    # plain text like the cost commands (cloudml.cost.table): every cell whole, at any terminal width, so a
+    # job or endpoint name can be copied from it (issue 17)
+    from cloudml.cost.table import render
 
-    table = Table(title=title)
-    for _, heading in columns:
-        table.add_column(heading)
-    for row in rows:
-        table.add_row(*[display(row.get(k)) for k, _ in columns])
-    console().print(table)
+    cells = [[display(row.get(k)) for k, _ in columns] for row in rows]
+    right = {k for k, _ in columns if all(isinstance(row.get(k), (int, float)) for row in rows if row.get(k) is not None)}
+    echo(render(title, [(heading, "right" if k in right else "left") for k, heading in columns], cells))
 
 
 def emit_record(record: Mapping[str, Any], fmt: str) -> None:

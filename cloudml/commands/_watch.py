@@ -160,10 +160,12 @@ def watch(provider: Any, name: str, out: Output, logs: bool = True) -> JobInfo:
 
 def summary(provider: Any, info: JobInfo) -> dict[str, Any]:
     hourly = _Price(provider.name).hourly(info)
+    # the JobInfo names, as in `jobs list|describe --format json`; "job" and "billable_s" are kept as aliases
+    billable = info.billable_seconds
     return {
-        "job": info.name, "provider": info.provider, "state": info.state.value,
+        "name": info.name, "job": info.name, "provider": info.provider, "state": info.state.value,
         "duration_s": (info.ended_at - info.created_at) if info.ended_at and info.created_at else None,
-        "billable_s": info.billable_seconds, "instance_type": info.instance_type,
+        "billable_seconds": billable, "billable_s": billable, "instance_type": info.instance_type,
         "instance_count": info.instance_count, "price_usd_hour": hourly,
         "cost_usd": cost_so_far(info, hourly), "model_uri": info.model_uri,
         "reason": info.reason, "exit_code": info.exit_code, "warning": info.extra.get("warning"),

@@ -9,7 +9,8 @@ Invariants:
 - a resource is a candidate when ``--older-than`` is not given, when it is at least that old (by ``cloudml-created``),
   or when its ``cloudml-expires`` time (an endpoint's ``ttl_seconds``) has passed: expired ones go even when young;
 - ``--dry-run`` lists the candidates and deletes nothing; otherwise each is deleted (endpoints first, with what
-  they own) and the table says what was done. Exit code 0, or 1 if a delete failed (the others still run).
+  they own) and the table says what was done. Exit code 0, or 1 if a delete failed (the others still run);
+  without ``--provider``, a provider that cannot be listed (no credentials ...) is a failed row, not an abort.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from typing import Any
 
 import click
 
-from cloudml.commands._common import FORMAT, echo, emit_rows, output, parse_pairs, timestamp
+from cloudml.commands._common import (
+    FORMAT,
+    canonical_provider,
+    echo,
+    emit_rows,
+    output,
+    parse_pairs,
+    timestamp,
+)
 from cloudml.errors import CloudMLError, ValidationError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -82,8 +91,9 @@ def _providers(name: str | None, options: Sequence[str]) -> list[Any]:
 
 
 @click.command()
-@click.option("--provider", "-p", default=None,
-              help="local|sagemaker|vertex|azureml (default: local and every provider with a config section).")
+@click.option("--provider", "-p", default=None, callback=canonical_provider,
+              help="local|sagemaker|vertex|azureml or aws|gcp|azure (default: local and every provider with a "
+                   "config section).")
 @click.option("--option", "-C", "options", multiple=True, metavar="KEY=VALUE",
               help="Provider option over the config file (with --provider; repeatable).")
 @click.option("--older-than", "older_than", default=None, metavar="AGE",
@@ -96,7 +106,16 @@ def cleanup(ctx: click.Context, provider: str | None, options: tuple[str, ...], 
     """Delete endpoints, endpoint configs and models cloudml created (by their cloudml-created tag)."""
     age = parse_age(older_than)
     out = output(ctx)
-    rows = run(_providers(provider, options), age, dry_run)
+    rows = []
+    for prov in _providers(provider, options):
+        try:
+            rows += run([prov], age, dry_run)
+        except CloudMLError as exc:
+            if provider:  # the one provider asked for: its error (a missing setting exits 2)
+                raise
+            # one provider without credentials or settings does not hide what the others have (issue 17)
+            rows.append({"provider": prov.name, "kind": "-", "name": "-", "created": None, "expires": None,
+                         "why": "-", "action": f"failed: cannot list: {exc}"})
     failed = sum(1 for r in rows if r["action"].startswith("failed"))
     fmt = "json" if out.json else fmt
     emit_rows(rows, [("provider", "Provider"), ("kind", "Kind"), ("name", "Name"), ("created", "Created"),

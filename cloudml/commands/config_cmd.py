@@ -7,10 +7,12 @@ Invariant: ``show`` never prints a secret-looking value (``mask_mapping``), and 
 from __future__ import annotations
 
 import json
+import re
 
 import click
 
 from cloudml.commands._common import FORMAT, echo, echo_json, emit_rows, output
+from cloudml.errors import ValidationError
 from cloudml.runtime.secrets import MASK, is_secret_key
 
 
@@ -44,6 +46,7 @@ def set_(ctx: click.Context, key: str, value: str) -> None:
     """Set SECTION.KEY, e.g. `cloudml config set sagemaker.bucket my-bucket` or `defaults.provider vertex`."""
     from cloudml import config as cfg
 
+    _check_provider_key(key, value)
     path = cfg.set_value(key, value)
     out = output(ctx)
     if out.json:
@@ -73,3 +76,33 @@ def path() -> None:
     from cloudml import config as cfg
 
     echo(str(cfg.config_path()))
+
+
+def _check_provider_key(key: str, value: str) -> None:
+    """Refuse a key (or value) the provider would refuse later, when a job runs: its constructor checks its
+    options and needs no network; a provider taking ``**options`` is held to its named parameters."""
+    import difflib
+    import inspect
+
+    from cloudml import config as cfg
+    from cloudml import providers
+    from cloudml.errors import MissingDependencyError
+
+    section, _, option = key.partition(".")
+    if section == cfg.DEFAULTS or not option or section not in providers.available():
+        return  # cloudml.config.set_value refuses these with its own suggestions
+    try:
+        cls = type(providers.get(section, **{option: value}))
+    except MissingDependencyError:
+        return
+    except ValidationError as exc:
+        known = re.findall(r"[a-z_]+", (exc.fix or "").partition(":")[2])
+        close = difflib.get_close_matches(option, known, n=1)
+        hint = f"did you mean {section}.{close[0]}? " if close else ""
+        raise ValidationError(key, exc.problem, hint + (exc.fix or "")) from None
+    named = [n for n, p in inspect.signature(cls.__init__).parameters.items()
+             if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    if named and option not in named:
+        close = difflib.get_close_matches(option, named, n=1)
+        raise ValidationError(key, f"unknown key {option!r} in [{section}]",
+                              (f"did you mean {section}.{close[0]}? " if close else "") + "keys: " + ", ".join(named))

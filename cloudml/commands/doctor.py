@@ -5,7 +5,8 @@ Invariants:
 - credentials are looked for, never read: the report names the environment variable or file that would be used,
   never a value or a file's content;
 - exit code 0 when the settings have no problem, 1 when they have (each problem says what to change); missing
-  credentials are reported but are not a failure (you may not use that provider).
+  credentials are reported but are not a failure (you may not use that provider), except for the default
+  provider's (every command without ``--provider`` would fail).
 """
 
 from __future__ import annotations
@@ -130,6 +131,10 @@ def doctor(ctx: click.Context, fmt: str) -> None:
         "config_file": str(config.config_path()), "default_provider": default,
         "extras": extras(), "credentials": credentials(), "problems": config_problems(),
     }
+    creds = report["credentials"].get(default)
+    if creds is not None and not creds["found"]:  # the provider every command uses by default cannot sign in
+        report["problems"].append(f"the default provider {default} has no credentials: {creds['hint']} "
+                                  "(or change it: cloudml config set defaults.provider local)")
     if fmt == "json" or out.json:
         echo_json(report)
     else:

@@ -6,7 +6,8 @@ Invariants:
   job YAML given with ``--file`` supplies defaults from its ``deploy:`` section, flags win;
 - ``predict`` sends one request (JSON by default) and prints the answer as received (JSON pretty-printed);
   an endpoint error exits 1 with the HTTP status;
-- ``delete`` removes the endpoint and what cloudml created for it, and is safe to repeat.
+- ``delete`` removes the endpoint and what cloudml created for it, and is safe to repeat (exit 0): a name with
+  no endpoint is reported as such (``not_found`` in JSON), never as deleted.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from cloudml.errors import ValidationError
 @click.option("--file", "-f", "job_file", help="Job YAML whose deploy: section gives defaults (flags win).")
 @click.option("--instance-type", help="Serving instance type (default: the provider's).")
 @click.option("--accelerator", help="NAME[:COUNT] for the serving instance.")
-@click.option("--min-replicas", type=click.IntRange(min=1))
+@click.option("--min-replicas", type=click.IntRange(min=1), help="Instances always running (default 1).")
 @click.option("--max-replicas", type=click.IntRange(min=1), help="Autoscale up to this many (where supported).")
 @click.option("--endpoint-name", "--name", "endpoint_name", help="Name of the endpoint (default: from the job).")
 @click.option("--ttl", "ttl_seconds", type=click.IntRange(min=1), help="Delete the endpoint after this many seconds.")
@@ -154,13 +155,22 @@ def predict(name: str, data: str | None, provider: str | None, options: tuple[st
 @click.pass_context
 def delete(ctx: click.Context, names: tuple[str, ...], provider: str | None, options: tuple[str, ...]) -> None:
     """Delete endpoints and what cloudml created for them (model, config); safe to repeat."""
+    from cloudml.errors import NotFoundError
+
     out = output(ctx)
     prov = resolve_provider(provider, options)
     for name in names:  # every name checked before any is deleted
         prov.check_name("endpoint", name)
+    deleted, not_found = [], []
     for name in names:
-        prov.delete_endpoint(name)
+        try:
+            prov.describe_endpoint(name)
+        except NotFoundError:
+            not_found.append(name)
+        prov.delete_endpoint(name)  # also when not found: removes a failed deploy's leftovers, if any
+        if name not in not_found:
+            deleted.append(name)
         if out.chatty:
-            echo(f"deleted {name}")
+            echo(f"deleted {name}" if name in deleted else f"no endpoint {name} on {prov.name}: nothing to delete")
     if out.json:
-        echo_json({"deleted": list(names)})
+        echo_json({"deleted": deleted, "not_found": not_found})

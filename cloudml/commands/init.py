@@ -67,8 +67,9 @@ def scaffold(framework: str, dest: Path, force: bool = False) -> list[str]:
 @click.option("--force", is_flag=True, help="Overwrite files that exist.")
 @click.pass_context
 def init(ctx: click.Context, framework: str, directory: str, force: bool) -> None:
-    """Scaffold a project in DIR (default: here) from the FRAMEWORK template: train.py, inference.py,
-    requirements.txt, job.yaml and a small dataset. Templates: the folders in cloudml/templates."""
+    """Scaffold a project in DIR (default: here) from the FRAMEWORK template: train.py, job.yaml,
+    requirements.txt, a small dataset in data/, and inference.py where the model needs one (a TensorFlow
+    SavedModel serves without). Templates: the folders in cloudml/templates."""
     out = output(ctx)
     dest = Path(directory)
     written = scaffold(framework, dest, force)
@@ -81,4 +82,6 @@ def init(ctx: click.Context, framework: str, directory: str, force: bool) -> Non
         echo(f"created {dest}/: " + ", ".join(written))
         if job_yaml.is_file():
             echo(f"next:\n  cloudml train {job_yaml} --provider local        # train here, for real"
-                       f"\n  cloudml train {job_yaml} -p sagemaker --dry-run    # see what a cloud run would send")
+                 f"\n  cloudml train {job_yaml} -p sagemaker --dry-run -C region=us-east-1 -C bucket=my-bucket"
+                 " -C role_arn=arn:aws:iam::123456789012:role/SageMakerRole"
+                 "    # see what a cloud run would send (any names: nothing is sent)")

@@ -33,14 +33,15 @@ def jobs() -> None:
 
 @jobs.command("list")
 @provider_options
-@click.option("--limit", "-n", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
+              help="Jobs to show, newest first; 0 = all (as in the cost commands).")
 @FORMAT
 def list_jobs(provider: str | None, options: tuple[str, ...], limit: int, fmt: str) -> None:
     """Recent jobs, newest first."""
     prov = resolve_provider(provider, options)
     price = _Price(prov.name)
     rows = []
-    for info in prov.list_jobs(limit=limit):
+    for info in prov.list_jobs(limit=limit or 1_000_000):
         row = job_record(info)
         row["cost_usd"] = cost_so_far(info, price.hourly(info))
         row["duration"] = duration(row["duration_s"])
@@ -118,7 +119,7 @@ def stop(ctx: click.Context, name: str, provider: str | None, options: tuple[str
                 state = prov.describe_job(name).state
         message = f"stop requested for {name}: {state.value}"
     if out.json:
-        echo_json({"job": name, "state": state})
+        echo_json({"name": name, "job": name, "state": state})
     elif out.quiet:
         echo(state.value)
     else:

@@ -53,7 +53,7 @@ def train(ctx: click.Context, job_file: str, provider: str | None, options: tupl
     name, prov = handle.name, est.provider
     if detach:
         if out.json:
-            echo_json({"job": name, "provider": prov.name, "state": handle.describe().state})
+            echo_json({"name": name, "job": name, "provider": prov.name, "state": handle.describe().state})
         elif out.quiet:
             echo(name)
         else:

@@ -259,7 +259,12 @@ def plot(**o: Any) -> None:
         from cloudml.cost import plot as plotting
 
         drawn, front = plotting.draw(plans, request, o["out"])
-        click.echo(f"wrote {o['out']} ({drawn} offers, {front} on the Pareto front)")
+        if o.get("fmt") == "json":  # the file is the result; --format json describes it (issue 17)
+            import json
+
+            click.echo(json.dumps({"out": str(o["out"]), "offers": drawn, "pareto_front": front}, indent=2))
+        else:
+            click.echo(f"wrote {o['out']} ({drawn} offers, {front} on the Pareto front)")
     _run(body)
 
 

@@ -94,6 +94,11 @@ class Plan:
     request: PlanRequest | None = field(default=None, compare=False, repr=False)
     _assumptions: tuple[str, ...] | None = field(default=None, init=False, compare=False, repr=False)
 
+    def _repr_html_(self) -> str:  # Jupyter (cloudml.display)
+        from cloudml.display import repr_html
+
+        return repr_html(self)
+
     @property
     def assumptions(self) -> tuple[str, ...]:
         cached = self._assumptions
@@ -169,7 +174,7 @@ def _evaluate(offer: Offer, request: PlanRequest, acc: accelerators.Request | No
         why.append(f"region {offer.region} not in {', '.join(request.regions)}")
         distance += 1
     if request.instance_types and offer.instance_type not in request.instance_types:
-        why.append(f"instance type {offer.instance_type} not requested")
+        why.append(f"instance type {offer.instance_type}, {'/'.join(request.instance_types)} requested")
     if request.spot is not None and offer.spot != request.spot:
         why.append(f"{offer.capacity} capacity, {'spot' if request.spot else 'on_demand'} requested")
     if request.min_accelerator_memory_gib and (offer.accelerator_memory_gib or 0) < request.min_accelerator_memory_gib:
@@ -308,7 +313,11 @@ def _hint(request: PlanRequest, acc: accelerators.Request | None, ranked: Sequen
 
 
 def _describe(request: PlanRequest) -> str:
-    parts = [f"accelerator {request.accelerator}" if request.accelerator else "any machine"]
+    parts = [f"accelerator {request.accelerator}" if request.accelerator
+             else "" if request.instance_types else "any machine"]
+    if request.instance_types:
+        parts.insert(0, "instance type " + "/".join(request.instance_types))
+        parts = [p for p in parts if p]
     if request.providers:
         parts.append("on " + "/".join(request.providers))
     if request.spot is not None:

@@ -214,6 +214,12 @@ class Estimator:
         try:
             plans = plan_for(res, [self.provider_name], instance_count=spec.instance_count, workload=workload)
         except NoFeasibleOfferError as exc:
+            if res.instance_type is not None:  # pinned, but without a catalog price the budget cannot be checked
+                where = f" in {res.region}" if res.region else ""
+                raise NoFeasibleOfferError(
+                    f"{exc}. resources.max_total_usd needs a price for {res.instance_type}{where} and the catalog "
+                    f"has none matching: drop max_total_usd, pick a priced type (`cloudml instances list -p "
+                    f"{self.provider_name}`), or add a catalog row (CLOUDML_CATALOG=file.csv)", closest=exc.closest) from None
             raise NoFeasibleOfferError(f"{exc}{_elsewhere(res, self.provider_name, spec.instance_count, workload)}",
                                        closest=exc.closest) from None
         if res.instance_type is not None:
@@ -226,8 +232,11 @@ class Estimator:
         # the offer satisfies the request as given (the planner never widens it); an at-least request such as
         # "A100:1+" resolves to the offer's exact count so the provider request names the real machine
         accelerator = f"{offer.accelerator}:{offer.accelerator_count}" if offer.accelerator else res.accelerator
+        # a provider whose region must be configured (SageMaker) gets none from the offer: the job would be
+        # submitted to a region that `cloudml jobs list` cannot then find (issue 17)
+        region_from_offer = None if hasattr(self.provider, "region") and configured is None else offer.region
         return replace(spec, resources=replace(res, instance_type=offer.instance_type, accelerator=accelerator,
-                                               region=res.region or offer.region))
+                                               region=res.region or region_from_offer))
 
     def fit(self, inputs: Any = None, *, wait: bool = True, logs: bool = True, job_name: str | None = None) -> Job:
         """Run the training script. ``inputs``: a path/URI (channel ``training``) or ``{channel: path/URI}``;

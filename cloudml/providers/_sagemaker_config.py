@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from cloudml import frameworks
-from cloudml.errors import ConfigurationError, MissingDependencyError, ValidationError
+from cloudml.errors import ConfigurationError, MissingDependencyError, ValidationError, how_to_set
 
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/\S+$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -105,13 +105,14 @@ class SageMakerSettings:
         """Raise ``ConfigurationError`` naming every missing or malformed setting that a request needs."""
         missing = []
         if not self.region:
-            missing.append("region (provider_options={'region': 'us-east-1'} or AWS_REGION)")
+            missing.append(f"region (set it with {how_to_set('sagemaker', 'region', 'us-east-1')}; or AWS_REGION)")
         if not self.role_arn:
-            missing.append("role_arn, the SageMaker execution role (provider_options={'role_arn': "
-                           "'arn:aws:iam::<account>:role/<name>'} or CLOUDML_SAGEMAKER_ROLE_ARN)")
+            missing.append("role_arn, the SageMaker execution role (set it with "
+                           f"{how_to_set('sagemaker', 'role_arn', 'arn:aws:iam::<account>:role/<name>')}; "
+                           "or CLOUDML_SAGEMAKER_ROLE_ARN)")
         if not self.bucket:
-            missing.append("bucket for code and artifacts (provider_options={'bucket': '<name>'} or "
-                           "CLOUDML_SAGEMAKER_BUCKET)")
+            missing.append(f"bucket for code and artifacts (set it with {how_to_set('sagemaker', 'bucket', '<name>')}; "
+                           "or CLOUDML_SAGEMAKER_BUCKET)")
         if missing:
             raise ConfigurationError("SageMaker needs: " + "; ".join(missing))
         if not _ROLE_ARN.match(self.role_arn or ""):

@@ -88,6 +88,11 @@ class JobInfo:
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)   # provider-specific facts (ARNs, ids, console URL)
 
+    def _repr_html_(self) -> str:  # Jupyter (cloudml.display)
+        from cloudml.display import repr_html
+
+        return repr_html(self)
+
 
 @dataclass(frozen=True)
 class EndpointInfo:
@@ -102,6 +107,11 @@ class EndpointInfo:
     created_at: float | None = None
     reason: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def _repr_html_(self) -> str:  # Jupyter (cloudml.display)
+        from cloudml.display import repr_html
+
+        return repr_html(self)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ from cloudml.errors import (
     NotFoundError,
     ValidationError,
     WaitTimeoutError,
+    how_to_set,
 )
 from cloudml.providers import _sagemaker_requests as rq
 from cloudml.providers._sagemaker_config import SageMakerSettings, image_uri
@@ -128,6 +129,9 @@ class SageMakerProvider(Provider):
                             user_agent_extra="cloudml", s3={"addressing_style": "path"} if url else None)
             with self._aws("connect"):
                 session = boto3.session.Session(profile_name=s.profile, region_name=s.region)
+                if session.region_name is None:  # botocore's NoRegionError would surface as "unexpected"
+                    raise ConfigurationError("SageMaker needs a region: set it with "
+                                             f"{how_to_set('sagemaker', 'region', 'us-east-1')}; or AWS_REGION")
                 self._clients[service] = session.client(service, endpoint_url=url, config=config)
         return self._clients[service]
 

@@ -73,7 +73,7 @@ class CLIConformance:
             r = cli("endpoints", "delete", endpoint, "-p", provider)
         assert r.code == 0 and f"deleted {endpoint}" in r.stdout
         r = cli("endpoints", "describe", endpoint, "-p", provider)
-        assert r.code == 1 and "Traceback" not in r.stderr
+        assert r.code == 2 and "Traceback" not in r.stderr
         assert cli("endpoints", "delete", endpoint, "-p", provider).code == 0, "deleting twice is fine"
 
     def test_failed_job_exits_1_with_reason_and_log_tail(self, provider: str, rig: Rig, cli: Any,
@@ -106,10 +106,10 @@ class CLIConformance:
         r = cli("jobs", "stop", name, "-p", provider)
         assert r.code == 0 and "already ended: Stopped" in r.stdout
 
-    def test_unknown_names_exit_1_without_a_traceback(self, provider: str, cli: Any) -> None:
+    def test_unknown_names_exit_2_without_a_traceback(self, provider: str, cli: Any) -> None:
         for args in (["jobs", "describe", "no-such-job-x"], ["jobs", "logs", "no-such-job-x"],
                      ["jobs", "wait", "no-such-job-x"], ["deploy", "no-such-job-x"],
                      ["endpoints", "describe", "no-such-endpoint-x"]):
             r = cli(*args, "-p", provider)
-            assert r.code == 1, args
+            assert r.code == 2, args
             assert r.stderr.startswith("Error: ") and "Traceback" not in r.stderr, args

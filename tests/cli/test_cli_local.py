@@ -79,7 +79,7 @@ def test_init_train_deploy_predict_delete(cli, tmp_path, monkeypatch, endpoints_
     assert not _serving(endpoint["extra"]["pid"], endpoint["name"]), "the server process is gone"
     assert endpoint["name"] not in [e["name"] for e in cli("endpoints list --format json").json]
     r = cli("endpoints", "predict", endpoint["name"], '{"instances": [[0.5, -0.5]]}')
-    assert r.code == 1 and "no local endpoint" in r.stderr and "Traceback" not in r.stderr + r.stdout
+    assert r.code == 2 and "no local endpoint" in r.stderr and "Traceback" not in r.stderr + r.stdout
 
 
 @pytest.fixture(scope="module")
@@ -180,15 +180,15 @@ def test_deploy_options_and_predict_inputs(cli, trained, tmp_path, endpoints_to_
         r = cli("endpoints", "predict", *args)
         assert r.code == 2 and needle in r.stderr, args
 
-    assert cli("--json", "endpoints", "delete", name).json == {"deleted": [name]}
+    assert cli("--json", "endpoints", "delete", name).json == {"deleted": [name], "not_found": []}
     assert cli("endpoints", "delete", name).code == 0, "deleting twice is fine"
     r = cli(f"endpoints describe {name}")
-    assert r.code == 1 and "no local endpoint" in r.stderr
+    assert r.code == 2 and "no local endpoint" in r.stderr
 
 
 def test_deploy_of_an_unfinished_or_unknown_job_fails_clearly(cli, tmp_path):
     r = cli("deploy", "no-such-job")
-    assert r.code == 1 and "no local job named 'no-such-job'" in r.stderr
+    assert r.code == 2 and "no local job named 'no-such-job'" in r.stderr
     job_yaml = write_job(tmp_path, f"entry_point: train.py\nsource_dir: {PROJECTS / 'failing'}\n")
     r = cli("--json", "train", str(job_yaml))
     assert r.code == 1 and "exit code 3" in r.stderr

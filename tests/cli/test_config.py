@@ -14,7 +14,7 @@ from tests.cli.helpers import PROJECTS, regression_job
 
 def test_set_show_unset_round_trip_with_secrets_masked(cli, _own_settings):
     assert cli("config set sagemaker.bucket my-bucket").code == 0
-    r = cli("config", "set", "sagemaker.api_token", "tok-very-secret")
+    r = cli("config", "set", "vertex.credentials", "tok-very-secret")
     assert r.code == 0 and "tok-very-secret" not in r.stdout and "****" in r.stdout
     assert cli("config set defaults.provider sagemaker").code == 0
     path = _own_settings / "config.ini"
@@ -24,12 +24,12 @@ def test_set_show_unset_round_trip_with_secrets_masked(cli, _own_settings):
     r = cli("config show")
     assert r.code == 0 and "my-bucket" in r.stdout and "tok-very-secret" not in r.stdout
     rows = cli("config show --format json").json["settings"]
-    assert {"section": "sagemaker", "key": "api_token", "value": "****", "source": "file"} in rows
+    assert {"section": "vertex", "key": "credentials", "value": "****", "source": "file"} in rows
     assert {"section": "defaults", "key": "provider", "value": "sagemaker", "source": "file"} in rows
 
-    assert cli("config unset sagemaker.api_token").stdout.startswith("removed")
-    assert "api_token" not in path.read_text()
-    assert "was not set" in cli("config unset sagemaker.api_token").stdout
+    assert cli("config unset vertex.credentials").stdout.startswith("removed")
+    assert "credentials" not in path.read_text()
+    assert "was not set" in cli("config unset vertex.credentials").stdout
     assert cli("config path").stdout.strip() == str(path)
 
 

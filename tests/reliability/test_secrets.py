@@ -103,7 +103,7 @@ def test_train_refuses_a_tree_with_credentials_unless_allow_secrets(tmp_path: Pa
     job = tmp_path / "job.yaml"
     job.write_text(f"entry_point: train.py\nsource_dir: {src}\n")
     refused = CliRunner().invoke(main, ["train", str(job), "--dry-run", "-p", "local"])
-    assert refused.exit_code == 1
+    assert refused.exit_code == 2
     assert ".env (a credential file name)" in refused.stderr and "settings.py (AWS secret access key)" in refused.stderr
     allowed = CliRunner().invoke(main, ["--json", "train", str(job), "--dry-run", "-p", "local", "--allow-secrets"])
     assert allowed.exit_code == 0, allowed.output

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cloudml import Estimator
+from cloudml import Estimator, Resources
 from cloudml.runtime.launcher import _lists_requirements
 from cloudml.runtime.serving import _find_saved_model
 from tests.conformance.suite import Rig
@@ -32,8 +32,9 @@ def test_template_job_yaml_keys_are_estimator_arguments() -> None:
     params = inspect.signature(Estimator.__init__).parameters
     assert set(job) <= set(params), set(job) - set(params)
     job["source_dir"] = TEMPLATE / job["source_dir"]
+    job["resources"] = Resources(**job.get("resources", {}))
     est = Estimator(**job)
-    spec = est.prepare(inputs or None)
+    spec = est.prepare({k: str(TEMPLATE / v) for k, v in inputs.items()} or None)
     assert (spec.framework, spec.effective_distribution, spec.source.entry_point) == (
         "tensorflow", "multi_worker_mirrored", "train.py")
     assert set(spec.hyperparameters) == {"epochs", "batch_size", "learning_rate", "export_layout"}
