@@ -38,6 +38,8 @@ SKIP: dict[str, str] = {
     "cloudml train demo/job.yaml --set resources.spot=true": "submits to SageMaker (defaults.provider): needs an "
                                                                "AWS account",
     "cloudml jobs logs -f JOB": "follows a SageMaker job (defaults.provider): needs an AWS account",
+    "cloudml jobs outputs JOB ./job-outputs": "downloads a SageMaker job's outputs (defaults.provider): needs an AWS "
+                                              "account (tests/cli/test_jobs_outputs.py runs it on local)",
     "cloudml deploy JOB --instance-type ml.m5.xlarge": "creates a SageMaker endpoint: needs an AWS account",
     "cloudml cleanup -p sagemaker": "lists and deletes on an AWS account",
     "cloudml cleanup --dry-run": "lists every configured provider's account (after the README's SageMaker settings)",
