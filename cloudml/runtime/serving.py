@@ -63,8 +63,14 @@ def _find_saved_model(model_dir: str) -> str | None:
         return versioned
     named = sorted(d for d in os.listdir(model_dir) if not d.isdigit() and d != "code"
                    and os.path.isdir(os.path.join(model_dir, d)))
-    found = [p for p in (_find_versioned(os.path.join(model_dir, d)) for d in named) if p]
+    # each named folder: a SavedModel at its root (a registered model folder, as Azure ML mounts one under its own
+    # name) or TF Serving's version folders below it
+    found = [p for p in (_saved_model_in(os.path.join(model_dir, d)) for d in named) if p]
     return found[0] if len(found) == 1 else None
+
+
+def _saved_model_in(folder: str) -> str | None:
+    return folder if os.path.isfile(os.path.join(folder, "saved_model.pb")) else _find_versioned(folder)
 
 
 def _find_versioned(folder: str) -> str | None:
@@ -198,6 +204,13 @@ def is_scoring_script(module: ModuleType | None) -> bool:
             and not hasattr(module, "model_fn"))
 
 
+def _scoring_output(result: Any, accept: str) -> tuple[bytes, str]:
+    """A score.py ``run()`` answer: bytes as they are, anything else as JSON (as Azure ML's scoring server does)."""
+    if isinstance(result, (bytes, bytearray)):
+        return bytes(result), accept if accept not in ("*/*", "") else "application/json"
+    return json.dumps(to_jsonable(result)).encode(), "application/json"
+
+
 class Model:
     """The user's handlers bound to a loaded model; ``__call__`` answers one request.
 
@@ -219,6 +232,12 @@ class Model:
             self.run_fn = module.run
             module.init()
             self.model = None
+            # the same three steps as every other kind, so a container that calls them one by one (SageMaker's
+            # inference toolkit through cloudml's shim) serves a score.py too
+            self.input_fn = lambda body, content_type: body.decode("utf-8", errors="replace")
+            self.predict_fn = lambda data, model: self.run_fn(data)
+            self.output_fn = _scoring_output
+            self.transform_fn = None
             return
         pick: Callable[[str, Any], Any] = lambda name, default: getattr(module, name, None) or default  # noqa: E731
         self.model_fn = pick("model_fn", default_model_fn)
@@ -229,11 +248,6 @@ class Model:
         self.model = self.model_fn(model_dir)
 
     def __call__(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
-        if self.scoring:
-            result = self.run_fn(body.decode("utf-8", errors="replace"))
-            if isinstance(result, (bytes, bytearray)):
-                return bytes(result), accept if accept not in ("*/*", "") else "application/json"
-            return json.dumps(to_jsonable(result)).encode(), "application/json"
         if self.transform_fn is not None:  # SageMaker: one function doing input, predict and output
             out = self.transform_fn(self.model, body, content_type, accept)
         else:

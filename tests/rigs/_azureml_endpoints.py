@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import os
 import subprocess
 import threading
@@ -41,14 +42,15 @@ def init_failure(log: str) -> str:
 
 
 def start_scoring_server(code: Path, entry: str, model_dir: Path, env: dict[str, str], log_path: Path,
-                         on_start: Any = None, timeout: float = 120) -> tuple[subprocess.Popen, int]:
+                         on_start: Any = None, timeout: float = 120,
+                         image: str = "azureml-inference") -> tuple[subprocess.Popen, int]:
     """Start Azure ML's published scoring server (in its image, ``tests/rigs/images.py``) on ``code/entry`` with
     ``AZUREML_MODEL_DIR=model_dir``; returns it and its port once ``init()`` has run (the liveness route answers).
     Raises ``RuntimeError`` with Azure's kind of message if the script's ``init()`` fails."""
     env = dict(env, AZUREML_MODEL_DIR=str(model_dir), AML_APP_ROOT=str(code))
     port = free_port()
     proc = subprocess.Popen(
-        [image_python("azureml-inference"), str(Path(__file__).with_name("azureml_inference_server.py")),
+        [image_python(image), str(Path(__file__).with_name("azureml_inference_server.py")),
          "--entry_script", entry, "--model_dir", str(model_dir), "--port", str(port)],
         cwd=code, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
     if on_start:
@@ -164,7 +166,8 @@ class Endpoints:
             env.update({str(k): str(v) for k, v in (props.get("environmentVariables") or {}).items()})
             log_path = ddir / "server.log"
             proc, port = start_scoring_server(ddir / "code", cc.get("scoringScript", "score.py"), model_root, env,
-                                              log_path, on_start=lambda p: self.processes.__setitem__(key, [p]))
+                                              log_path, on_start=lambda p: self.processes.__setitem__(key, [p]),
+                                              image=self._inference_image(props))
             with self.lock:
                 self.deployment_ports[key] = port
                 if key in self.resources:
@@ -176,6 +179,17 @@ class Endpoints:
                     self.resources[key]["properties"]["provisioningState"] = "Failed"
                     self.resources[key]["_logs"] = str(exc)
                     self.resources[key]["_error"] = str(exc)[-500:]
+
+    def _inference_image(self, props: dict[str, Any]) -> str:
+        """The rig image playing the deployment's environment: TensorFlow's when the environment installs it."""
+        env_id = str(props.get("environmentId") or "")
+        try:
+            rel = "/" + env_id.split("/workspaces/", 1)[1].split("/", 1)[1]
+            with self.lock:
+                text = json.dumps(self._get(rel))
+        except (IndexError, KeyError, TypeError):
+            text = env_id
+        return "azureml-inference-tf" if "tensorflow" in text.lower() else "azureml-inference"
 
     def _stop_scoring(self, key: str) -> None:
         for proc in self.processes.pop(key, []):

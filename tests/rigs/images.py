@@ -29,8 +29,14 @@ HERE = Path(__file__).resolve().parent / "images"
 REPO = Path(__file__).resolve().parents[2]
 
 
-#: what the platform's framework images hold besides their runtime (the rig's models are torch models)
+#: what the platform's framework images hold besides their runtime: torch by default; an image named ``*-tf``
+#: (the TensorFlow environments cloudml deploys TensorFlow models with) holds TensorFlow instead
 BASE_PACKAGES = ("torch", "numpy")
+TF_BASE_PACKAGES = ("tensorflow", "tensorflow-cpu", "numpy")
+
+
+def base_packages(name: str) -> tuple[str, ...]:
+    return TF_BASE_PACKAGES if name.endswith("-tf") else BASE_PACKAGES
 
 
 def _closure(names: tuple[str, ...]) -> list[metadata.Distribution]:
@@ -76,7 +82,7 @@ def images_dir() -> Path:
 def image_python(name: str) -> str:
     """The interpreter of image ``name``, built if missing (under a lock, so parallel users build it once)."""
     spec = (HERE / f"{name}.txt").read_bytes()
-    digest = hashlib.sha256(spec + sys.version.encode()).hexdigest()[:12]
+    digest = hashlib.sha256(spec + sys.version.encode() + repr(base_packages(name)).encode()).hexdigest()[:12]
     root = images_dir()
     root.mkdir(parents=True, exist_ok=True)
     folder = root / f"{name}-{digest}"
@@ -94,7 +100,7 @@ def image_python(name: str) -> str:
         if pip.returncode:
             raise RuntimeError(f"building rig image {name} failed:\n{pip.stdout}{pip.stderr}")
         site = next(folder.glob("lib/python*/site-packages"))
-        layer = base_layer(folder / "base-layer", BASE_PACKAGES)
+        layer = base_layer(folder / "base-layer", base_packages(name))
         (site / "zz_rig_base_layer.pth").write_text(str(layer) + "\n")
         (folder / ".ready").write_text(spec.decode())
     return str(python)
