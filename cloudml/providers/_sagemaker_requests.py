@@ -32,6 +32,8 @@ from cloudml.errors import (
 )
 from cloudml.providers._sagemaker_config import SageMakerSettings, image_uri
 from cloudml.providers.base import EndpointState, JobInfo, JobState
+from cloudml.runtime.launcher import SECRET_HP_PREFIX
+from cloudml.runtime.secrets import is_secret_key
 
 if TYPE_CHECKING:
     from cloudml.spec import TrainingSpec
@@ -161,7 +163,36 @@ def launcher_environment(spec: TrainingSpec) -> dict[str, str]:
         "CLOUDML_DISTRIBUTION": spec.effective_distribution,
         "CLOUDML_PROCESSES_PER_NODE": str(spec.processes_per_node or "auto"),
     })
+    env.update(secret_hyperparameters(spec.hyperparameters))
     return env
+
+
+def secret_hyperparameters(hps: Mapping[str, Any]) -> dict[str, str]:
+    """Secret-named hyperparameters as ``Environment`` entries (``CLOUDML_SECRET_HP_<n>``: JSON ``[key, value]``)
+    rather than ``HyperParameters``: the DLC's training toolkit prints every hyperparameter to the job's logs,
+    while the launcher reads these back into the script's hyperparameters (and masks them)."""
+    out: dict[str, str] = {}
+    for i, (key, value) in enumerate(sorted((k, v) for k, v in hps.items() if is_secret_key(k))):
+        text = json.dumps([key, value])
+        if len(text) > MAX_ENV_VALUE:
+            raise ValidationError(f"hyperparameters[{key!r}]", f"a secret-named value travels in the job's "
+                                  f"Environment, whose values SageMaker limits to {MAX_ENV_VALUE} characters",
+                                  "pass a shorter value, or a reference to AWS Secrets Manager the script reads")
+        out[f"{SECRET_HP_PREFIX}{i}"] = text
+    return out
+
+
+def secret_hyperparameters_from(env: Mapping[str, str]) -> dict[str, Any]:
+    """The secret-named hyperparameters a job's ``Environment`` carries (see ``secret_hyperparameters``)."""
+    out: dict[str, Any] = {}
+    for name, text in sorted(env.items()):
+        if name.startswith(SECRET_HP_PREFIX):
+            try:
+                key, value = json.loads(text)
+            except (ValueError, TypeError):
+                continue
+            out[str(key)] = value
+    return out
 
 
 def checkpoint_uri(spec: TrainingSpec, settings: SageMakerSettings) -> str | None:
@@ -183,7 +214,7 @@ def training_job_request(spec: TrainingSpec, settings: SageMakerSettings, *, ima
     (``sagemaker_submit_directory``) and runs ``cloudml_launcher.py`` (``sagemaker_program``) with the user's
     hyperparameters as ``--key value``; the launcher options travel in ``Environment``."""
     region = spec.resources.region or settings.region
-    hps = encode_hyperparameters(spec.hyperparameters)
+    hps = encode_hyperparameters({k: v for k, v in spec.hyperparameters.items() if not is_secret_key(k)})
     inputs = [_channel(name, uri) for name, uri in sorted(channels.items())]
     submit_directory = code_uri
     if settings.network_isolation:   # the container cannot reach S3: ship the bundle as a channel
@@ -377,7 +408,8 @@ def job_info(desc: Mapping[str, Any], region: str | None) -> JobInfo:
         instance_type=resource.get("InstanceType"), instance_count=int(resource.get("InstanceCount") or 1),
         region=region, spot=bool(desc.get("EnableManagedSpotTraining")),
         framework=env.get("CLOUDML_FRAMEWORK"), framework_version=env.get("CLOUDML_FRAMEWORK_VERSION"),
-        entry_point=env.get("CLOUDML_ENTRY_POINT"), hyperparameters=decode_hyperparameters(hps),
+        entry_point=env.get("CLOUDML_ENTRY_POINT"),
+        hyperparameters={**decode_hyperparameters(hps), **secret_hyperparameters_from(env)},
         extra={k: v for k, v in extra.items() if v is not None},
     )
 

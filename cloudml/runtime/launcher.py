@@ -49,6 +49,7 @@ from typing import Any
 from . import contract, procs, secrets
 
 FAILURE_TAIL = 30
+SECRET_HP_PREFIX = "CLOUDML_SECRET_HP_"
 STOP_GRACE = 5.0
 _OPTION = re.compile(r"^--cloudml-([a-z-]+)$")
 
@@ -164,6 +165,12 @@ def resolve(options: dict[str, Any], hps: dict[str, Any]) -> dict[str, Any]:
         # The DLC's toolkit passes the same hyperparameters on the command line rendered its own way (True ->
         # "True", a dict -> k=v,k=v, "123" -> 123): the file holds the user's values, so it wins for its keys.
         hps = {k: v for k, v in hps.items() if k not in from_file}
+        # secret-named hyperparameters travel in the job's Environment (CLOUDML_SECRET_HP_<n> = JSON [key, value]),
+        # not in HyperParameters, which the platform's own toolkit prints in clear to the job's logs
+        for name, text in sorted(os.environ.items()):
+            if name.startswith(SECRET_HP_PREFIX):
+                key, value = json.loads(text)
+                merged_hps[str(key)] = value
     elif provider == "vertex":
         if os.environ.get("AIP_MODEL_DIR"):
             model_dir = gcs_to_local(os.environ["AIP_MODEL_DIR"])
