@@ -63,6 +63,10 @@ def predict_fn(data: Any, model: serving.Model) -> Any:
         return model.predict_fn(data, model.model)
     except serving.HandlerError as exc:
         raise _error(exc) from exc
+    except Exception as exc:   # input the model cannot take is the request's fault (400), as on every provider
+        if serving.input_problem(exc):
+            raise _error(serving.HandlerError(f"the model cannot take this input: {exc}", 400)) from exc
+        raise
 
 
 def output_fn(prediction: Any, accept: str) -> tuple[bytes, str]:

@@ -268,7 +268,7 @@ SOCKET_TIMEOUT = 30.0
 _BAD_INPUT = (ValueError, TypeError, KeyError, IndexError)
 
 
-def _input_problem(exc: BaseException) -> bool:
+def input_problem(exc: BaseException) -> bool:
     """Whether ``exc`` from the handlers means the request could not be taken (400) rather than a fault (500)."""
     if isinstance(exc, _BAD_INPUT):
         return True
@@ -405,7 +405,7 @@ def make_server(model: Model, host: str = "127.0.0.1", port: int = 0, token: str
             except HandlerError as exc:
                 self._error(exc.status, str(exc))
             except Exception as exc:  # the input did not fit (400) or the user's handler failed (500): keep serving
-                if _input_problem(exc):
+                if input_problem(exc):
                     self._error(400, f"the model cannot take this input: {type(exc).__name__}: {exc}"[:2000])
                 else:
                     traceback.print_exc()
