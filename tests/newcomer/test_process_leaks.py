@@ -38,4 +38,5 @@ def test_a_reparented_server_is_found_by_its_environment(tmp_path: Path) -> None
             time.sleep(0.1)
     finally:
         os.kill(pid, signal.SIGKILL)
-    assert not _process_leaks.settle(marker, seconds=5)
+    # the session's own servers (emulators of other tests) may be alive mid-session: only this one must be gone
+    assert not any(line.startswith(f"{pid} ") for line in _process_leaks.settle(marker, seconds=5))
