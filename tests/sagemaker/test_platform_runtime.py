@@ -131,15 +131,22 @@ def test_old_jobs_with_raw_string_hyperparameters_still_decode() -> None:
     assert hp_text({"sagemaker_submit_directory": '"s3://b/k.tar.gz"'}, "sagemaker_submit_directory") == "s3://b/k.tar.gz"
 
 
-def test_a_rig_timeout_leaves_no_process(sagemaker_rig: SageMakerRig, tmp_path: Path) -> None:
-    """The script forks a grandchild in its own session (as torchrun's workers are): all of it goes."""
+def forking_project(tmp_path: Path, sleep: int, says: str) -> Path:
+    """A train.py that forks a grandchild in its own session (``time.sleep(sleep)``), prints ``says`` and its pid,
+    then sleeps: what a rig's timeout or stop must take down whole."""
     project = tmp_path / "forks"
     project.mkdir()
     (project / "train.py").write_text(
         "import subprocess, sys, time\n"
-        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'], start_new_session=True)\n"
-        "print('grandchild', p.pid, flush=True)\n"
+        f"p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep({sleep})'], start_new_session=True)\n"
+        f"print({says!r}, p.pid, flush=True)\n"
         "time.sleep(600)\n")
+    return project
+
+
+def test_a_rig_timeout_leaves_no_process(sagemaker_rig: SageMakerRig, tmp_path: Path) -> None:
+    """The script forks a grandchild in its own session (as torchrun's workers are): all of it goes."""
+    project = forking_project(tmp_path, sleep=600, says="grandchild")
     est = Estimator("train.py", project, provider="sagemaker", provider_options=sagemaker_rig.provider_options(),
                     instance_type="ml.m5.xlarge", max_run_seconds=30)   # the toolkit needs ~10 s to start it
     with pytest.raises(JobStoppedError) as caught:
@@ -163,13 +170,7 @@ def _cmdline(proc: Path) -> str:
 
 
 def test_stopping_a_job_leaves_no_process(sagemaker_rig: SageMakerRig, tmp_path: Path) -> None:
-    project = tmp_path / "forks"
-    project.mkdir()
-    (project / "train.py").write_text(
-        "import subprocess, sys, time\n"
-        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(601)'], start_new_session=True)\n"
-        "print('forked', flush=True)\n"
-        "time.sleep(600)\n")
+    project = forking_project(tmp_path, sleep=601, says="forked")
     job = Estimator("train.py", project, provider="sagemaker", provider_options=sagemaker_rig.provider_options(),
                     instance_type="ml.m5.xlarge").fit(wait=False)
     deadline = time.monotonic() + 120
